@@ -1,0 +1,107 @@
+# meetergo-operator
+#
+#   make demo    run the operator's whole job locally (control plane + fake meetergo)
+#   make test    vet, generated-file check, unit and envtest tests
+#
+# Everything the targets need is built from the Go module proxy into bin/.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMG ?= ghcr.io/meetergo-operator/meetergo-operator:$(VERSION)
+
+K8S_VERSION ?= 1.37.2
+ETCD_VERSION ?= 3.7.3
+LOCALBIN ?= $(CURDIR)/bin
+ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-linux-amd64
+KUBECTL ?= $(ENVTEST_ASSETS)/kubectl
+
+CONTROLLER_GEN ?= go tool controller-gen
+
+# The same flags as the Dockerfile: a static binary with the version stamped in.
+GO_BUILD_FLAGS = -trimpath -ldflags "-s -w -X github.com/meetergo-operator/meetergo-operator/internal/version.Version=$(VERSION)"
+
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRD and RBAC manifests from the code's markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: ## Generate DeepCopy methods from the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: check-generated
+check-generated: generate manifests ## Fail when committed generated files differ from what the markers produce.
+	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
+	  echo "generated files are stale; run 'make generate manifests' and commit:"; \
+	  git status --porcelain -- api config charts; git --no-pager diff --stat -- api config charts; exit 1; \
+	fi
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -l -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: envtest-assets
+envtest-assets: ## Build kube-apiserver, kubectl and etcd from the Go module proxy into bin/ (once).
+	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) BIN_DIR=$(ENVTEST_ASSETS) ./hack/build-control-plane.sh
+
+.PHONY: test
+test: vet check-generated envtest-assets build ## Vet, check generated files, run unit, envtest and end-to-end tests.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager go test $(GO_TEST_FLAGS) ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build the operator binary into bin/manager (the binary the image ships).
+	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o $(LOCALBIN)/manager ./cmd
+
+.PHONY: run
+run: manifests generate ## Run the operator against the current kubeconfig.
+	go run ./cmd $(ARGS)
+
+.PHONY: demo
+demo: envtest-assets build ## Run the operator's whole job locally: control plane, fake meetergo, operator, samples.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) MANAGER=$(LOCALBIN)/manager go run ./hack/demo
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs (and every MeetergoWebhook) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator with kustomize to the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator deployed with kustomize.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: clean
+clean: ## Remove built binaries (keeps the control plane, which is costly to rebuild).
+	rm -f $(LOCALBIN)/manager
