@@ -3,21 +3,29 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
+	"fmt"
+	"net/http"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
 	"github.com/meetergo-operator/meetergo-operator/internal/controller"
+	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
+	"github.com/meetergo-operator/meetergo-operator/internal/token"
 	"github.com/meetergo-operator/meetergo-operator/internal/version"
 )
 
@@ -28,69 +36,144 @@ func init() {
 	utilruntime.Must(webhooksv1alpha1.AddToScheme(scheme))
 }
 
-func main() {
-	var (
-		metricsAddr          string
-		probeAddr            string
-		secureMetrics        bool
-		enableLeaderElection bool
-		leaderElectionNS     string
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (https) or :8080 (http); 0 disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization (needs RBAC for TokenReview and SubjectAccessReview).")
-	flag.BoolVar(&enableLeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles; the receiver serves on every replica.")
-	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's own namespace).")
+// flags are the manager's command line.
+type flags struct {
+	metricsAddr, probeAddr       string
+	secureMetrics, leaderElect   bool
+	namespace                    string
+	meetergoURL                  string
+	meetergoRPM, meetergoBurst   int
+	receiverURL                  string
+	allowHTTP                    bool
+	webhookLimit                 int
+	resync, quotaPoll            time.Duration
+	tokenKeySecret, tokenKeyFile string
+}
+
+func parseFlags() (flags, zap.Options) {
+	var f flags
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (https) or :8080 (http); 0 disables it.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization.")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
+	flag.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The operator's own namespace: the leader election Lease and the token key Secret live there (default: $POD_NAMESPACE).")
+	flag.StringVar(&f.meetergoURL, "meetergo-api-url", meetergo.DefaultBaseURL, "Base URL of the meetergo API.")
+	flag.IntVar(&f.meetergoRPM, "meetergo-requests-per-minute", 100, "Requests a minute the operator sends per meetergo credential (meetergo allows 100).")
+	flag.IntVar(&f.meetergoBurst, "meetergo-burst", 100, "Requests one credential may send at once (meetergo allows 200).")
+	flag.StringVar(&f.receiverURL, "receiver-public-url", "", "Public base URL at which meetergo reaches the receiver, e.g. https://hooks.example.com; a resource's spec.receiverURL overrides it.")
+	flag.BoolVar(&f.allowHTTP, "allow-insecure-http", false, "Allow plain http:// receiver URLs. For local use and tests only: the URL carries a secret token.")
+	flag.IntVar(&f.webhookLimit, "webhook-limit", 6, "meetergo's limit of webhooks per company.")
+	flag.DurationVar(&f.resync, "resync-period", 10*time.Minute, "How often each registration is compared with meetergo to repair drift (with ±10% jitter).")
+	flag.DurationVar(&f.quotaPoll, "quota-poll-interval", 10*time.Second, "How often a resource waiting for one of its company's slots looks again.")
+	flag.StringVar(&f.tokenKeySecret, "token-key-secret", "meetergo-operator-token-key", "Secret in --namespace holding the key receiver tokens are derived from; created with a random key when missing.")
+	flag.StringVar(&f.tokenKeyFile, "token-key-file", "", "File holding the token key (at least 32 bytes); when set, --token-key-secret is not used. For local runs.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	return f, opts
+}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	setupLog := ctrl.Log.WithName("setup")
-	setupLog.Info("starting meetergo-operator", "version", version.Version)
+func main() {
+	f, zopts := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	log := ctrl.Log.WithName("setup")
+	if err := run(f); err != nil {
+		log.Error(err, "operator failed")
+		os.Exit(1)
+	}
+}
+
+func run(f flags) error {
+	log := ctrl.Log.WithName("setup")
+	log.Info("starting meetergo-operator", "version", version.Version)
 
 	metricsOpts := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
+		BindAddress:   f.metricsAddr,
+		SecureServing: f.secureMetrics,
 		// HTTP/2 is off: it exposes servers to the Stream Cancellation and
 		// Rapid Reset CVEs.
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 	}
-	if secureMetrics {
+	if f.secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          enableLeaderElection,
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "meetergo-operator.webhooks.meetergo-operator.io",
-		LeaderElectionNamespace: leaderElectionNS,
+		LeaderElectionNamespace: f.namespace,
 		// The process exits right after losing the lease, so nothing keeps
 		// running that another leader also runs.
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
-		setupLog.Error(err, "unable to create manager")
-		os.Exit(1)
+		return fmt.Errorf("creating the manager: %w", err)
 	}
+	ctx := ctrl.SetupSignalHandler()
 
-	if err := (&controller.MeetergoWebhookReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "unable to create controller", "controller", "MeetergoWebhook")
-		os.Exit(1)
+	key, err := tokenKey(ctx, f)
+	if err != nil {
+		return err
+	}
+	deriver, err := token.NewDeriver(key)
+	if err != nil {
+		return err
+	}
+	api, err := meetergo.NewHTTPClient(meetergo.Options{
+		BaseURL:           f.meetergoURL,
+		UserAgent:         "meetergo-operator/" + version.Version,
+		RequestsPerMinute: f.meetergoRPM,
+		Burst:             f.meetergoBurst,
+		Registerer:        metrics.Registry,
+		Logger:            ctrl.Log.WithName("meetergo"),
+	})
+	if err != nil {
+		return err
+	}
+	rec := &controller.MeetergoWebhookReconciler{
+		Client:   mgr.GetClient(),
+		Meetergo: api,
+		Tokens:   deriver,
+		Recorder: mgr.GetEventRecorder("meetergo-operator"),
+		Options: controller.Options{
+			ReceiverURL:       f.receiverURL,
+			AllowHTTP:         f.allowHTTP,
+			WebhookLimit:      f.webhookLimit,
+			ResyncPeriod:      f.resync,
+			QuotaPollInterval: f.quotaPoll,
+		},
+	}
+	if err := rec.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the MeetergoWebhook controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "unable to set up health check")
-		os.Exit(1)
+		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		setupLog.Error(err, "unable to set up ready check")
-		os.Exit(1)
+	if err := mgr.AddReadyzCheck("readyz", func(*http.Request) error { return nil }); err != nil {
+		return err
 	}
+	return mgr.Start(ctx)
+}
 
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		setupLog.Error(err, "manager stopped with an error")
-		os.Exit(1)
+// tokenKey loads the key receiver tokens are derived from: a file for local
+// runs, else a Secret in the operator's namespace, created when missing.
+func tokenKey(ctx context.Context, f flags) ([]byte, error) {
+	if f.tokenKeyFile != "" {
+		b, err := os.ReadFile(f.tokenKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --token-key-file: %w", err)
+		}
+		return b, nil
 	}
+	if f.namespace == "" {
+		return nil, fmt.Errorf("--namespace (or $POD_NAMESPACE) is needed to find the token key Secret; or pass --token-key-file")
+	}
+	cl, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	return token.LoadOrCreateKey(ctx, cl, f.namespace, f.tokenKeySecret)
 }

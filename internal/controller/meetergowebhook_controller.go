@@ -1,98 +1,557 @@
-// Package controller holds the MeetergoWebhook reconciler.
+// Package controller holds the MeetergoWebhook reconciler: it registers each
+// resource's webhook at meetergo, keeps it in sync within the company's slot
+// limit, and removes it when the resource is deleted.
 package controller
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
+	"github.com/meetergo-operator/meetergo-operator/internal/registration"
+	"github.com/meetergo-operator/meetergo-operator/internal/token"
 )
 
-// Reasons used on the MeetergoWebhook's conditions.
+// Finalizer keeps a MeetergoWebhook until its registration is removed.
+const Finalizer = "webhooks.meetergo-operator.io/registration"
+
+// Field indexes of the reconciler's cache.
 const (
-	// ReasonNotImplemented marks a condition whose work this version of the
-	// operator does not do yet.
-	ReasonNotImplemented = "NotImplemented"
-	// ReasonSuspended marks conditions while spec.suspend is true.
-	ReasonSuspended = "Suspended"
-	// ReasonReconciling marks a condition the reconciler is working towards.
-	ReasonReconciling = "Reconciling"
+	indexCompany = "status.companyID"
+	indexSecret  = "spec.credentials.secretRef.name"
 )
+
+// Options tune the reconciler; the manager's flags set them.
+type Options struct {
+	// ReceiverURL is the receiver's public base URL (--receiver-public-url).
+	ReceiverURL string
+	// AllowHTTP permits plain http:// endpoints (local use and tests only).
+	AllowHTTP bool
+	// WebhookLimit is meetergo's limit of webhooks per company.
+	WebhookLimit int
+	// ResyncPeriod is how often a registration is compared with meetergo to
+	// repair drift; each resource's wait carries ±10% jitter.
+	ResyncPeriod time.Duration
+	// QuotaPollInterval is how often a resource waiting for a slot looks
+	// again (a slot freed inside the cluster wakes it at once).
+	QuotaPollInterval time.Duration
+	// ListMaxAge is how old the company's cached list may be when a
+	// reconcile might create a registration.
+	ListMaxAge time.Duration
+	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff after
+	// failures (meetergo down, credential refused).
+	RetryBaseDelay, RetryMaxDelay time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.WebhookLimit == 0 {
+		o.WebhookLimit = 6
+	}
+	if o.ResyncPeriod == 0 {
+		o.ResyncPeriod = 10 * time.Minute
+	}
+	if o.QuotaPollInterval == 0 {
+		o.QuotaPollInterval = 10 * time.Second
+	}
+	if o.ListMaxAge == 0 {
+		o.ListMaxAge = 10 * time.Second
+	}
+	if o.RetryBaseDelay == 0 {
+		o.RetryBaseDelay = time.Second
+	}
+	if o.RetryMaxDelay == 0 {
+		o.RetryMaxDelay = 5 * time.Minute
+	}
+}
 
 // MeetergoWebhookReconciler reconciles MeetergoWebhook resources.
 type MeetergoWebhookReconciler struct {
 	client.Client
+	// APIReader reads Secrets uncached.
+	APIReader client.Reader
+	Meetergo  meetergo.Client
+	Tokens    *token.Deriver
+	Recorder  events.EventRecorder
+	Options   Options
+
+	companies *companies
+	// wake carries resources to reconcile now: those waiting for a slot
+	// that just freed.
+	wake chan event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook]
 }
 
-// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one MeetergoWebhook's status up to date with its spec.
+// Reconcile brings one MeetergoWebhook's registration at meetergo in line
+// with its spec.
 //
-// The shape follows Flux's controllers: fetch, then do the ordered steps
+// The shape follows Flux's controllers: fetch; finalizer; then ordered steps
 // while a deferred function patches the status once with what they found.
 func (r *MeetergoWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	logger := log.FromContext(ctx)
-
 	obj := &webhooksv1alpha1.MeetergoWebhook{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+
 	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, obj)
+	}
+	// The finalizer is in place before anything is created at meetergo.
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 
 	base := obj.DeepCopy()
 	defer func() {
-		obj.Status.ObservedGeneration = obj.Generation
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
-			retErr = errors.Join(retErr, fmt.Errorf("patching status: %w", err))
-		}
+		retErr = r.patchStatus(ctx, obj, base, retErr)
 	}()
 
-	desired := desiredConditions(obj)
-	for _, c := range desired {
-		c.ObservedGeneration = obj.Generation
-		apimeta.SetStatusCondition(&obj.Status.Conditions, c)
+	if obj.Spec.Suspend {
+		r.setConditions(obj, metav1.ConditionFalse, ReasonSuspended, "spec.suspend is true: no calls are made to meetergo; events that arrive are kept")
+		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonSuspended, "suspended"))
+		return ctrl.Result{}, nil
 	}
-	logger.V(1).Info("reconciled", "generation", obj.Generation)
+
+	res, err := r.reconcileRegistration(ctx, obj)
+	if err != nil {
+		return r.fail(ctx, obj, err)
+	}
+	return res, nil
+}
+
+// reconcileRegistration is the ordered work of a live resource.
+func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+
+	receiver, err := r.receiverURL(obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.handleRotation(obj)
+
+	cred, err := r.credential(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ident, err := r.companies.identity(ctx, r.Meetergo, cred)
+	if err != nil {
+		if meetergo.IsUnauthorized(err) || meetergo.IsForbidden(err) {
+			r.companies.forget(cred)
+		}
+		return ctrl.Result{}, err
+	}
+	if obj.Status.CompanyID != ident.CompanyID {
+		// Recorded before any create, so that the slot queue sees this
+		// resource and a deletion knows where to look.
+		early := obj.DeepCopy()
+		patch := client.MergeFrom(early.DeepCopy())
+		early.Status.CompanyID = ident.CompanyID
+		if err := r.Status().Patch(ctx, early, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+		obj.Status.CompanyID = ident.CompanyID
+	}
+
+	desired := meetergo.WebhookInput{
+		Endpoint:    token.Endpoint(receiver, r.Tokens.Token(string(obj.UID), obj.Status.TokenGeneration)),
+		Description: registration.Description(obj.Spec.Description, string(obj.UID)),
+		EventTypes:  eventTypes(obj.Spec.EventTypes),
+	}
+
+	co := r.companies.get(ident.CompanyID)
+	co.mu.Lock()
+	defer co.mu.Unlock()
+
+	maxAge := r.Options.ResyncPeriod
+	if obj.Status.WebhookID == "" {
+		maxAge = r.Options.ListMaxAge
+	}
+	hooks, err := co.list(ctx, r.Meetergo, cred, maxAge)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ours, dups := registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
+	if ours == nil && !co.fresh(r.Options.ListMaxAge) {
+		// Gone at meetergo since the last list? Look again before creating.
+		co.invalidate()
+		if hooks, err = co.list(ctx, r.Meetergo, cred, 0); err != nil {
+			return ctrl.Result{}, err
+		}
+		ours, dups = registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
+	}
+	for _, d := range dups {
+		if err := r.Meetergo.DeleteWebhook(ctx, cred, d.ID); err != nil && !meetergo.IsNotFound(err) {
+			co.invalidate()
+			return ctrl.Result{}, err
+		}
+		co.remove(d.ID)
+		r.event(obj, corev1.EventTypeNormal, "DuplicateRemoved", "Deregister", "removed duplicate registration %s at meetergo", d.ID)
+	}
+
+	var current meetergo.Webhook
+	switch {
+	case ours == nil:
+		decision := registration.DecideSlot(r.Options.WebhookLimit, hooks, r.claimants(ctx, ident.CompanyID), string(obj.UID))
+		r.recordSlots(ident.CompanyID, decision)
+		if !decision.Allowed {
+			return r.waitForSlot(obj, decision.Message())
+		}
+		created, err := r.Meetergo.CreateWebhook(ctx, cred, desired)
+		if err != nil {
+			// An ambiguous create may have happened: the next reconcile
+			// lists again and adopts it by its marker instead of creating.
+			co.invalidate()
+			if meetergo.IsQuotaExceeded(err) {
+				return r.waitForSlot(obj, "meetergo refused a new webhook: the company has no free slot (someone registered one outside this cluster)")
+			}
+			return ctrl.Result{}, err
+		}
+		co.put(created)
+		current = created
+		logger.Info("registered webhook at meetergo", "webhookID", created.ID, "company", ident.CompanyID)
+		r.event(obj, corev1.EventTypeNormal, "Registered", "Register", "registered as meetergo webhook %s", created.ID)
+	default:
+		current = *ours
+		if obj.Status.WebhookID != current.ID {
+			r.event(obj, corev1.EventTypeNormal, "Adopted", "Register", "adopted existing meetergo webhook %s carrying this resource's marker", current.ID)
+		}
+		if patch, needed := registration.Diff(current, desired); needed {
+			updated, err := r.Meetergo.UpdateWebhook(ctx, cred, current.ID, patch)
+			if err != nil {
+				co.invalidate()
+				return ctrl.Result{}, err
+			}
+			co.put(updated)
+			current = updated
+			r.event(obj, corev1.EventTypeNormal, "Updated", "Update", "updated meetergo webhook %s to match the spec", current.ID)
+		}
+	}
+
+	r.recordSlots(ident.CompanyID, registration.DecideSlot(r.Options.WebhookLimit, co.webhooks, r.claimants(ctx, ident.CompanyID), string(obj.UID)))
+
+	obj.Status.WebhookID = current.ID
+	obj.Status.Endpoint = token.Masked(receiver)
+	obj.Status.EventTypes = confirmedTypes(current.EventTypes)
+	now := metav1.Now()
+	obj.Status.LastSyncTime = &now
+	msg := fmt.Sprintf("registered at meetergo as webhook %s", current.ID)
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, metav1.ConditionTrue, ReasonRegistered, msg))
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered, msg))
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionTargetsReady, metav1.ConditionUnknown, ReasonNotImplemented, "forwarding to targets is not implemented in this version"))
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRegistered, "nothing blocks progress"))
+	return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
+}
+
+// waitForSlot marks a resource as queued for one of the company's slots.
+func (r *MeetergoWebhookReconciler) waitForSlot(obj *webhooksv1alpha1.MeetergoWebhook, msg string) (ctrl.Result, error) {
+	if c := apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionRegistered); c == nil || c.Reason != ReasonQuotaExceeded {
+		r.event(obj, corev1.EventTypeWarning, ReasonQuotaExceeded, "Register", "%s", msg)
+	}
+	obj.Status.WebhookID = ""
+	r.setConditions(obj, metav1.ConditionFalse, ReasonQuotaExceeded, msg)
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonQuotaExceeded, "waiting for a free slot"))
+	return ctrl.Result{RequeueAfter: r.Options.QuotaPollInterval}, nil
+}
+
+// finalize removes the registration (deletionPolicy Delete) and then the
+// finalizer. It never hangs in silence: what blocks it is in the conditions.
+func (r *MeetergoWebhookReconciler) finalize(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook) (result ctrl.Result, retErr error) {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if obj.Spec.DeletionPolicy != webhooksv1alpha1.DeletionPolicyOrphan {
+		if err := r.deregister(ctx, obj); err != nil {
+			base := obj.DeepCopy()
+			f := classify(err)
+			msg := fmt.Sprintf("cannot remove the registration at meetergo (%s: %s); fix the credential, or set spec.deletionPolicy to Orphan to leave it there and finish the deletion", f.reason, f.message)
+			r.setConditions(obj, metav1.ConditionFalse, ReasonDeletionBlocked, msg)
+			r.event(obj, corev1.EventTypeWarning, ReasonDeletionBlocked, "Deregister", "%s", msg)
+			res, err := r.outcome(f)
+			return res, r.patchStatus(ctx, obj, base, err)
+		}
+	} else if obj.Status.WebhookID != "" {
+		r.event(obj, corev1.EventTypeNormal, "Orphaned", "Deregister", "left meetergo webhook %s in place (deletionPolicy Orphan)", obj.Status.WebhookID)
+	}
+	patch := client.MergeFrom(obj.DeepCopy())
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	if err := r.Patch(ctx, obj, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.wakeWaiting(ctx, obj.Status.CompanyID, obj.UID)
 	return ctrl.Result{}, nil
 }
 
-// desiredConditions says, for this version of the operator, which conditions
-// a resource has. Registration with meetergo is not wired in yet, so
-// Registered and TargetsReady are Unknown and Ready is False: nothing claims
-// to work that does not.
-func desiredConditions(obj *webhooksv1alpha1.MeetergoWebhook) []metav1.Condition {
-	if obj.Spec.Suspend {
-		return []metav1.Condition{
-			{Type: webhooksv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonSuspended, Message: "spec.suspend is true: no calls are made to meetergo"},
-			{Type: webhooksv1alpha1.ConditionRegistered, Status: metav1.ConditionUnknown, Reason: ReasonSuspended, Message: "spec.suspend is true"},
-			{Type: webhooksv1alpha1.ConditionTargetsReady, Status: metav1.ConditionUnknown, Reason: ReasonSuspended, Message: "spec.suspend is true"},
-			{Type: webhooksv1alpha1.ConditionStalled, Status: metav1.ConditionFalse, Reason: ReasonSuspended, Message: "spec.suspend is true"},
-		}
+// deregister deletes every registration of the resource at meetergo; a 404
+// counts as deleted.
+func (r *MeetergoWebhookReconciler) deregister(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook) error {
+	if obj.Status.CompanyID == "" && obj.Status.WebhookID == "" {
+		// The company was never learned, so nothing was ever created.
+		return nil
 	}
-	return []metav1.Condition{
-		{Type: webhooksv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotImplemented, Message: "registration at meetergo is not implemented in this version"},
-		{Type: webhooksv1alpha1.ConditionRegistered, Status: metav1.ConditionUnknown, Reason: ReasonNotImplemented, Message: "registration at meetergo is not implemented in this version"},
-		{Type: webhooksv1alpha1.ConditionTargetsReady, Status: metav1.ConditionUnknown, Reason: ReasonNotImplemented, Message: "target resolution is not implemented in this version"},
-		{Type: webhooksv1alpha1.ConditionStalled, Status: metav1.ConditionFalse, Reason: ReasonReconciling, Message: "nothing blocks progress"},
+	cred, err := r.credential(ctx, obj)
+	if err != nil {
+		return err
+	}
+	ident, err := r.companies.identity(ctx, r.Meetergo, cred)
+	if err != nil {
+		return err
+	}
+	co := r.companies.get(ident.CompanyID)
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	hooks, err := co.list(ctx, r.Meetergo, cred, r.Options.ListMaxAge)
+	if err != nil {
+		return err
+	}
+	ours, dups := registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
+	if ours != nil {
+		dups = append(dups, *ours)
+	}
+	for _, w := range dups {
+		if err := r.Meetergo.DeleteWebhook(ctx, cred, w.ID); err != nil && !meetergo.IsNotFound(err) {
+			co.invalidate()
+			return err
+		}
+		co.remove(w.ID)
+		r.event(obj, corev1.EventTypeNormal, "Deregistered", "Deregister", "removed meetergo webhook %s", w.ID)
+	}
+	return nil
+}
+
+// fail records a failed step in the conditions and says how to go on.
+func (r *MeetergoWebhookReconciler) fail(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook, err error) (ctrl.Result, error) {
+	f := classify(err)
+	log.FromContext(ctx).Info("reconcile failed", "reason", f.reason, "message", f.message)
+	reconcileErrors.WithLabelValues(f.reason).Inc()
+	if c := apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionReady); c == nil || c.Reason != f.reason {
+		r.event(obj, corev1.EventTypeWarning, f.reason, "Reconcile", "%s", f.message)
+	}
+	r.setConditions(obj, metav1.ConditionFalse, f.reason, f.message)
+	stalled := metav1.ConditionFalse
+	if f.stalled {
+		stalled = metav1.ConditionTrue
+	}
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, stalled, f.reason, f.message))
+	return r.outcome(f)
+}
+
+// outcome turns a failure into what the workqueue should do: nothing for a
+// stalled resource (a spec or Secret change wakes it), the wait meetergo
+// asked for, or the exponential backoff of the workqueue's rate limiter.
+func (r *MeetergoWebhookReconciler) outcome(f *failure) (ctrl.Result, error) {
+	switch {
+	case f.stalled:
+		return ctrl.Result{}, reconcile.TerminalError(f)
+	case f.retryAfter > 0:
+		return ctrl.Result{RequeueAfter: f.retryAfter}, nil
+	default:
+		return ctrl.Result{}, f
 	}
 }
 
-// SetupWithManager registers the reconciler with a manager.
-func (r *MeetergoWebhookReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// setConditions sets Ready and Registered alike.
+func (r *MeetergoWebhookReconciler) setConditions(obj *webhooksv1alpha1.MeetergoWebhook, status metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, status, reason, msg))
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, status, reason, msg))
+	if apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionTargetsReady) == nil {
+		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionTargetsReady, metav1.ConditionUnknown, ReasonNotImplemented, "forwarding to targets is not implemented in this version"))
+	}
+}
+
+// patchStatus writes the status once, with observedGeneration and every
+// condition's observedGeneration set to the generation just reconciled.
+func (r *MeetergoWebhookReconciler) patchStatus(ctx context.Context, obj, base *webhooksv1alpha1.MeetergoWebhook, retErr error) error {
+	obj.Status.ObservedGeneration = obj.Generation
+	for i := range obj.Status.Conditions {
+		obj.Status.Conditions[i].ObservedGeneration = obj.Generation
+	}
+	if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+		return errors.Join(retErr, fmt.Errorf("patching status: %w", err))
+	}
+	return retErr
+}
+
+// receiverURL is the base URL meetergo posts to for this resource.
+func (r *MeetergoWebhookReconciler) receiverURL(obj *webhooksv1alpha1.MeetergoWebhook) (string, error) {
+	raw := obj.Spec.ReceiverURL
+	if raw == "" {
+		raw = r.Options.ReceiverURL
+	}
+	if raw == "" {
+		return "", stalledf(ReasonInvalidEndpoint, "no receiver URL: start the operator with --receiver-public-url or set spec.receiverURL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", stalledf(ReasonInvalidEndpoint, "receiver URL %q is not an absolute http(s) URL", raw)
+	}
+	if u.Scheme == "http" && !r.Options.AllowHTTP {
+		return "", stalledf(ReasonInvalidEndpoint, "receiver URL %q is plain http: meetergo must post over https (the operator's --allow-insecure-http is for local use only)", raw)
+	}
+	return raw, nil
+}
+
+// handleRotation raises the token generation once per new value of the
+// rotate-token annotation.
+func (r *MeetergoWebhookReconciler) handleRotation(obj *webhooksv1alpha1.MeetergoWebhook) {
+	v := obj.Annotations[webhooksv1alpha1.RotateTokenAnnotation]
+	if v == "" || v == obj.Status.LastHandledRotateToken {
+		return
+	}
+	obj.Status.TokenGeneration++
+	now := metav1.Now()
+	obj.Status.TokenRotatedAt = &now
+	obj.Status.LastHandledRotateToken = v
+	r.event(obj, corev1.EventTypeNormal, "TokenRotated", "Rotate", "receiver token rotated to generation %d; the previous token is accepted for a grace period", obj.Status.TokenGeneration)
+}
+
+// claimants are the resources of this cluster in a company's slot queue.
+func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, companyID string) []registration.Claimant {
+	list := &webhooksv1alpha1.MeetergoWebhookList{}
+	if err := r.List(ctx, list, client.MatchingFields{indexCompany: companyID}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the company's resources from the cache")
+		return nil
+	}
+	out := make([]registration.Claimant, 0, len(list.Items))
+	for i := range list.Items {
+		o := &list.Items[i]
+		out = append(out, registration.Claimant{
+			UID:       string(o.UID),
+			Key:       o.Namespace + "/" + o.Name,
+			CreatedAt: o.CreationTimestamp.Time,
+			Wants:     !o.Spec.Suspend && o.DeletionTimestamp.IsZero(),
+		})
+	}
+	return out
+}
+
+// wakeWaiting reconciles the company's resources that wait for a slot, now
+// that one freed up.
+func (r *MeetergoWebhookReconciler) wakeWaiting(ctx context.Context, companyID string, except types.UID) {
+	if companyID == "" {
+		return
+	}
+	list := &webhooksv1alpha1.MeetergoWebhookList{}
+	if err := r.List(ctx, list, client.MatchingFields{indexCompany: companyID}); err != nil {
+		return
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == except || apimeta.IsStatusConditionTrue(o.Status.Conditions, webhooksv1alpha1.ConditionRegistered) {
+			continue
+		}
+		select {
+		case r.wake <- event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook]{Object: o}:
+		default: // the queue is full; the poll interval catches up
+		}
+	}
+}
+
+func (r *MeetergoWebhookReconciler) event(obj *webhooksv1alpha1.MeetergoWebhook, typ, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, typ, reason, action, note, args...)
+	}
+}
+
+func eventTypes(in []webhooksv1alpha1.EventType) []string {
+	out := make([]string, len(in))
+	for i, t := range in {
+		out[i] = string(t)
+	}
+	return out
+}
+
+func confirmedTypes(in []string) []webhooksv1alpha1.EventType {
+	out := make([]webhooksv1alpha1.EventType, len(in))
+	for i, t := range in {
+		out[i] = webhooksv1alpha1.EventType(t)
+	}
+	return out
+}
+
+// jitter spreads periodic work by ±10%.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+}
+
+// SetupWithManager registers the reconciler, its indexes and watches.
+func (r *MeetergoWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.Options.defaults()
+	r.companies = newCompanies()
+	r.wake = make(chan event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook], 1024)
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &webhooksv1alpha1.MeetergoWebhook{}, indexCompany, func(o client.Object) []string {
+		if c := o.(*webhooksv1alpha1.MeetergoWebhook).Status.CompanyID; c != "" {
+			return []string{c}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &webhooksv1alpha1.MeetergoWebhook{}, indexSecret, func(o client.Object) []string {
+		return []string{o.(*webhooksv1alpha1.MeetergoWebhook).Spec.Credentials.SecretRef.Name}
+	}); err != nil {
+		return err
+	}
+
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&webhooksv1alpha1.MeetergoWebhook{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Status writes do not wake the reconciler; spec changes and the
+		// rotate-token and replay annotations do.
+		For(&webhooksv1alpha1.MeetergoWebhook{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// Secrets are watched by metadata only: their contents are read
+		// uncached, and only where a resource names them.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.resourcesForSecret)).
+		WatchesRawSource(source.Channel(r.wake, &handler.TypedEnqueueRequestForObject[*webhooksv1alpha1.MeetergoWebhook]{})).
+		WithOptions(controller.Options{
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.Options.RetryBaseDelay, r.Options.RetryMaxDelay),
+		}).
 		Named("meetergowebhook").
 		Complete(r)
+}
+
+// resourcesForSecret maps a Secret to the resources that name it.
+func (r *MeetergoWebhookReconciler) resourcesForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	list := &webhooksv1alpha1.MeetergoWebhookList{}
+	if err := r.List(ctx, list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{indexSecret: secret.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return reqs
 }

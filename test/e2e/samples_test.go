@@ -78,6 +78,7 @@ func startOperator(t *testing.T, args ...string) {
 		"--kubeconfig", env.KubeconfigPath,
 		"--health-probe-bind-address", freeAddr(t),
 		"--metrics-bind-address", "0",
+		"--token-key-file", tokenKeyFile(t),
 	}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -112,17 +113,17 @@ func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 
 func TestSamplesApplyAndPrintColumns(t *testing.T) {
 	kubectl(t, "create", "namespace", "samples")
-	out := kubectl(t, "apply", "--namespace", "samples", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples"))
+	out := kubectl(t, "apply", "--server-side", "--namespace", "samples", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples"))
 	for _, name := range []string{"crm-sync", "bookings-fanout", "people-ops"} {
-		if !strings.Contains(out, "meetergowebhook.webhooks.meetergo-operator.io/"+name+" created") {
+		if !strings.Contains(out, "meetergowebhook.webhooks.meetergo-operator.io/"+name+" serverside-applied") {
 			t.Errorf("kubectl apply did not create %s:\n%s", name, out)
 		}
 	}
 
-	startOperator(t)
+	meetergoURL := startFakeMeetergo(t, sampleCredentials())
+	startOperator(t, "--meetergo-api-url", meetergoURL, "--receiver-public-url", "http://127.0.0.1:9/", "--allow-insecure-http")
 
-	// The printer columns answer "is it working" at a glance; this version of
-	// the operator says honestly that registration is not implemented yet.
+	// The printer columns answer "is it working" at a glance.
 	eventually(t, 30*time.Second, func() string {
 		out := kubectl(t, "get", "mgwh", "--namespace", "samples")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -133,8 +134,8 @@ func TestSamplesApplyAndPrintColumns(t *testing.T) {
 			return "want 3 rows:\n" + out
 		}
 		for _, l := range lines[1:] {
-			if f := strings.Fields(l); f[1] != "False" || f[2] != "NotImplemented" {
-				return "row not yet reconciled: " + l
+			if f := strings.Fields(l); f[1] != "True" || f[2] != "Registered" || !isNumber(f[3]) {
+				return "row not yet registered: " + l
 			}
 		}
 		if !strings.Contains(out, `["booking_created","booking_cancelled","booking_rescheduled"]`) {
@@ -146,6 +147,12 @@ func TestSamplesApplyAndPrintColumns(t *testing.T) {
 	// The short name and the category both find the resources.
 	if out := kubectl(t, "get", "meetergo", "--namespace", "samples", "-o", "name"); strings.Count(out, "meetergowebhook.webhooks.meetergo-operator.io/") != 3 {
 		t.Errorf("kubectl get meetergo (category) listed:\n%s", out)
+	}
+	// GitOps sees no drift: a server-side diff of the applied manifests
+	// against the reconciled resources is empty.
+	diff := exec.CommandContext(t.Context(), env.Kubectl(), "--kubeconfig", env.KubeconfigPath, "diff", "--server-side", "--namespace", "samples", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples"))
+	if out, err := diff.CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("kubectl diff --server-side after reconcile: %v\n%s", err, out)
 	}
 	// kubectl explain reads the field documentation from the CRD.
 	if out := kubectl(t, "explain", "mgwh.spec.deletionPolicy"); !strings.Contains(out, "Orphan leaves it in place") {
