@@ -27,6 +27,9 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 .PHONY: all
 all: build
 
+# Targets of the install tooling (helm and friends) live beside their scripts.
+-include hack/make/*.mk
+
 ##@ General
 
 .PHONY: help
