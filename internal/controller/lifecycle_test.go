@@ -303,3 +303,25 @@ func TestDeletionBlockedByCredentialSaysWhyAndOrphanFinishesIt(t *testing.T) {
 	g.Eventually(func() *webhooksv1alpha1.MeetergoWebhook { return w.get("stuck") }, wait, 50*time.Millisecond).Should(BeNil())
 	g.Expect(w.ownedBy(obj)).To(HaveLen(1), "Orphan leaves the registration")
 }
+
+func TestCredentialMovedToAnotherCompanyIsSaid(t *testing.T) {
+	w := newWorld(t)
+	other := newWorld(t)
+	w.startOperator(Options{})
+	g := NewWithT(t)
+	obj := w.create(w.webhook("mover"))
+	w.waitReason("mover", ReasonRegistered)
+
+	sec := &corev1.Secret{}
+	g.Expect(k8s.Get(context.Background(), clientKey(w.ns, "meetergo-api"), sec)).To(Succeed())
+	sec.Data = map[string][]byte{SecretKeyToken: []byte(other.token)}
+	g.Expect(k8s.Update(context.Background(), sec)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		got := w.get("mover")
+		g.Expect(got.Status.CompanyID).To(Equal(other.companyID))
+		g.Expect(other.ownedBy(obj)).To(HaveLen(1))
+	}, wait, 50*time.Millisecond).Should(Succeed())
+	g.Expect(w.ownedBy(obj)).To(HaveLen(1), "the old company's registration cannot be reached with the new credential")
+	g.Eventually(func() []string { return w.events("mover") }, wait).Should(ContainElement("CompanyChanged"))
+}

@@ -171,6 +171,14 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 		}
 		return ctrl.Result{}, err
 	}
+	if obj.Status.CompanyID != "" && obj.Status.CompanyID != ident.CompanyID && obj.Status.WebhookID != "" {
+		// The credential now belongs to another company. The old
+		// registration cannot be reached with it: say so, and start over.
+		r.event(obj, corev1.EventTypeWarning, "CompanyChanged", "Register",
+			"the credential now belongs to company %s; meetergo webhook %s of company %s is left in place: remove it in that company's dashboard",
+			ident.CompanyID, obj.Status.WebhookID, obj.Status.CompanyID)
+		obj.Status.WebhookID = ""
+	}
 	if obj.Status.CompanyID != ident.CompanyID {
 		// Recorded before any create, so that the slot queue sees this
 		// resource and a deletion knows where to look.
