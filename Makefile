@@ -69,6 +69,14 @@ envtest-assets: ## Build kube-apiserver, kubectl and etcd from the Go module pro
 test: vet check-generated envtest-assets build ## Vet, check generated files, run unit, envtest and end-to-end tests.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench
+bench: envtest-assets build ## Measure throughput, latency, scale and memory; rewrite docs/benchmarks.md (not part of make test).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go run ./test/bench -manager $(LOCALBIN)/manager
+
+.PHONY: soak
+soak: envtest-assets build ## Long fault and chaos runs (not part of make test).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CHAOS_CYCLES=$${CHAOS_CYCLES:-2000} go test -count=1 -timeout 60m -run Chaos -v ./internal/controller/
+
 ##@ Build
 
 .PHONY: build

@@ -45,7 +45,7 @@ type flags struct {
 	meetergoRPM, meetergoBurst   int
 	receiverURL                  string
 	allowHTTP                    bool
-	webhookLimit                 int
+	webhookLimit, concurrency    int
 	resync, quotaPoll            time.Duration
 	tokenKeySecret, tokenKeyFile string
 }
@@ -63,6 +63,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.receiverURL, "receiver-public-url", "", "Public base URL at which meetergo reaches the receiver, e.g. https://hooks.example.com; a resource's spec.receiverURL overrides it.")
 	flag.BoolVar(&f.allowHTTP, "allow-insecure-http", false, "Allow plain http:// receiver URLs. For local use and tests only: the URL carries a secret token.")
 	flag.IntVar(&f.webhookLimit, "webhook-limit", 6, "meetergo's limit of webhooks per company.")
+	flag.IntVar(&f.concurrency, "concurrency", 4, "MeetergoWebhooks reconciled at once (decisions within one company stay serialised).")
 	flag.DurationVar(&f.resync, "resync-period", 10*time.Minute, "How often each registration is compared with meetergo to repair drift (with ±10% jitter).")
 	flag.DurationVar(&f.quotaPoll, "quota-poll-interval", 10*time.Second, "How often a resource waiting for one of its company's slots looks again.")
 	flag.StringVar(&f.tokenKeySecret, "token-key-secret", "meetergo-operator-token-key", "Secret in --namespace holding the key receiver tokens are derived from; created with a random key when missing.")
@@ -144,6 +145,7 @@ func run(f flags) error {
 			WebhookLimit:      f.webhookLimit,
 			ResyncPeriod:      f.resync,
 			QuotaPollInterval: f.quotaPoll,
+			Concurrency:       f.concurrency,
 		},
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {

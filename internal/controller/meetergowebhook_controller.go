@@ -64,6 +64,9 @@ type Options struct {
 	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff after
 	// failures (meetergo down, credential refused).
 	RetryBaseDelay, RetryMaxDelay time.Duration
+	// Concurrency is how many resources are reconciled at once; decisions
+	// within one company stay serialised.
+	Concurrency int
 }
 
 func (o *Options) defaults() {
@@ -84,6 +87,9 @@ func (o *Options) defaults() {
 	}
 	if o.RetryMaxDelay == 0 {
 		o.RetryMaxDelay = 5 * time.Minute
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
 	}
 }
 
@@ -545,7 +551,8 @@ func (r *MeetergoWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.resourcesForSecret)).
 		WatchesRawSource(source.Channel(r.wake, &handler.TypedEnqueueRequestForObject[*webhooksv1alpha1.MeetergoWebhook]{})).
 		WithOptions(controller.Options{
-			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.Options.RetryBaseDelay, r.Options.RetryMaxDelay),
+			MaxConcurrentReconciles: r.Options.Concurrency,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.Options.RetryBaseDelay, r.Options.RetryMaxDelay),
 		}).
 		Named("meetergowebhook").
 		Complete(r)

@@ -232,3 +232,5 @@ func zapLevel() zapcore.Level {
 }
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+func clientInNamespace(ns string) client.InNamespace { return client.InNamespace(ns) }

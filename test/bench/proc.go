@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// process is a snapshot of a process's memory and CPU time, from /proc.
+type process struct {
+	RSS, Anon, File int64 // bytes
+	CPU             time.Duration
+}
+
+// readProcess reads /proc/<pid>/status and /proc/<pid>/stat. Anonymous and
+// file-backed memory are reported apart: bbolt's memory-mapped file shows in
+// RSS but is page cache, not heap.
+func readProcess(pid int) process {
+	var p process
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			p.RSS = kb << 10
+		case "RssAnon:":
+			p.Anon = kb << 10
+		case "RssFile:":
+			p.File = kb << 10
+		}
+	}
+	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+		f := strings.Fields(string(stat)[i+2:])
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			p.CPU = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+		}
+	}
+	return p
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
