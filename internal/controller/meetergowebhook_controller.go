@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +43,7 @@ const Finalizer = "webhooks.meetergo-operator.io/registration"
 const (
 	indexCompany = "status.companyID"
 	indexSecret  = "spec.credentials.secretRef.name"
+	indexService = "spec.targets.service.name"
 )
 
 // Options tune the reconciler; the manager's flags set them.
@@ -67,6 +69,9 @@ type Options struct {
 	// Concurrency is how many resources are reconciled at once; decisions
 	// within one company stay serialised.
 	Concurrency int
+	// TargetsReady computes the TargetsReady condition from the cache (the
+	// receiver's target resolution); nil leaves it Unknown.
+	TargetsReady func(ctx context.Context, c client.Reader, obj *webhooksv1alpha1.MeetergoWebhook) (metav1.ConditionStatus, string, string)
 }
 
 func (o *Options) defaults() {
@@ -114,6 +119,8 @@ type MeetergoWebhookReconciler struct {
 // +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 
 // Reconcile brings one MeetergoWebhook's registration at meetergo in line
 // with its spec.
@@ -143,6 +150,7 @@ func (r *MeetergoWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		retErr = r.patchStatus(ctx, obj, base, retErr)
 	}()
 
+	r.setTargetsReady(ctx, obj)
 	if obj.Spec.Suspend {
 		r.setConditions(obj, metav1.ConditionFalse, ReasonSuspended, "spec.suspend is true: no calls are made to meetergo; events that arrive are kept")
 		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonSuspended, "suspended"))
@@ -281,8 +289,13 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	obj.Status.LastSyncTime = &now
 	msg := fmt.Sprintf("registered at meetergo as webhook %s", current.ID)
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, metav1.ConditionTrue, ReasonRegistered, msg))
-	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered, msg))
-	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionTargetsReady, metav1.ConditionUnknown, ReasonNotImplemented, "forwarding to targets is not implemented in this version"))
+	if tc := apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionTargetsReady); tc != nil && tc.Status == metav1.ConditionFalse {
+		// Registered, but events cannot reach a target yet: they are kept
+		// and forwarded once it is ready.
+		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionFalse, tc.Reason, msg+"; "+tc.Message))
+	} else {
+		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered, msg))
+	}
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRegistered, "nothing blocks progress"))
 	return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
 }
@@ -398,9 +411,16 @@ func (r *MeetergoWebhookReconciler) outcome(f *failure) (ctrl.Result, error) {
 func (r *MeetergoWebhookReconciler) setConditions(obj *webhooksv1alpha1.MeetergoWebhook, status metav1.ConditionStatus, reason, msg string) {
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, status, reason, msg))
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, status, reason, msg))
-	if apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionTargetsReady) == nil {
-		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionTargetsReady, metav1.ConditionUnknown, ReasonNotImplemented, "forwarding to targets is not implemented in this version"))
+}
+
+// setTargetsReady says whether every target Service can be reached. It
+// reads the cache only, so it runs on every reconcile at no cost to meetergo.
+func (r *MeetergoWebhookReconciler) setTargetsReady(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook) {
+	c := condition(webhooksv1alpha1.ConditionTargetsReady, metav1.ConditionUnknown, ReasonNotImplemented, "forwarding to targets is not wired into this build")
+	if r.Options.TargetsReady != nil {
+		c.Status, c.Reason, c.Message = r.Options.TargetsReady(ctx, r.Client, obj)
 	}
+	apimeta.SetStatusCondition(&obj.Status.Conditions, c)
 }
 
 // patchStatus writes the status once, with observedGeneration and every
@@ -541,7 +561,23 @@ func (r *MeetergoWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		return err
 	}
 
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := idx.IndexField(ctx, &webhooksv1alpha1.MeetergoWebhook{}, indexService, func(o client.Object) []string {
+		var names []string
+		for _, t := range o.(*webhooksv1alpha1.MeetergoWebhook).Spec.Targets {
+			names = append(names, t.Service.Name)
+		}
+		return names
+	}); err != nil {
+		return err
+	}
+
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Options.TargetsReady != nil {
+		// Target Services and their endpoints decide TargetsReady.
+		b = b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.resourcesForService)).
+			Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.resourcesForService))
+	}
+	return b.
 		// Status writes do not wake the reconciler; spec changes and the
 		// rotate-token and replay annotations do.
 		For(&webhooksv1alpha1.MeetergoWebhook{}, builder.WithPredicates(predicate.Or(
@@ -560,8 +596,25 @@ func (r *MeetergoWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 
 // resourcesForSecret maps a Secret to the resources that name it.
 func (r *MeetergoWebhookReconciler) resourcesForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	return r.requestsFor(ctx, secret.GetNamespace(), indexSecret, secret.GetName())
+}
+
+// resourcesForService maps a Service, or one of its EndpointSlices, to the
+// resources that target it.
+func (r *MeetergoWebhookReconciler) resourcesForService(ctx context.Context, o client.Object) []reconcile.Request {
+	name := o.GetName()
+	if _, ok := o.(*discoveryv1.EndpointSlice); ok {
+		name = o.GetLabels()[discoveryv1.LabelServiceName]
+	}
+	if name == "" {
+		return nil
+	}
+	return r.requestsFor(ctx, o.GetNamespace(), indexService, name)
+}
+
+func (r *MeetergoWebhookReconciler) requestsFor(ctx context.Context, namespace, index, value string) []reconcile.Request {
 	list := &webhooksv1alpha1.MeetergoWebhookList{}
-	if err := r.List(ctx, list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{indexSecret: secret.GetName()}); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{index: value}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, len(list.Items))
