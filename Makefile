@@ -39,8 +39,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from the code's markers.
+manifests: ## Generate the CRD and RBAC manifests from the code's markers (also into the Helm chart).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	./hack/sync-chart.sh
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from the API types.
@@ -66,8 +67,8 @@ envtest-assets: ## Build kube-apiserver, kubectl and etcd from the Go module pro
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) BIN_DIR=$(ENVTEST_ASSETS) ./hack/build-control-plane.sh
 
 .PHONY: test
-test: vet check-generated envtest-assets build ## Vet, check generated files, run unit, envtest and end-to-end tests.
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager go test $(GO_TEST_FLAGS) ./...
+test: vet check-generated envtest-assets helm build ## Vet, check generated files, run unit, envtest, install and end-to-end tests.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: envtest-assets build ## Measure throughput, latency, scale and memory; rewrite docs/benchmarks.md (not part of make test).
