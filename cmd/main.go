@@ -1,5 +1,6 @@
 // Command manager runs the meetergo operator: the MeetergoWebhook reconciler
-// (on the elected leader) with health probes and metrics.
+// on the elected leader, and the receiver (meetergo's deliveries, forwarded
+// to the target Services) on every replica, with health probes and metrics.
 package main
 
 import (
@@ -7,7 +8,6 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -25,6 +25,7 @@ import (
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
 	"github.com/meetergo-operator/meetergo-operator/internal/controller"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver"
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
 	"github.com/meetergo-operator/meetergo-operator/internal/version"
 )
@@ -48,6 +49,7 @@ type flags struct {
 	webhookLimit, concurrency    int
 	resync, quotaPoll            time.Duration
 	tokenKeySecret, tokenKeyFile string
+	receiver                     receiver.Options
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -68,6 +70,12 @@ func parseFlags() (flags, zap.Options) {
 	flag.DurationVar(&f.quotaPoll, "quota-poll-interval", 10*time.Second, "How often a resource waiting for one of its company's slots looks again.")
 	flag.StringVar(&f.tokenKeySecret, "token-key-secret", "meetergo-operator-token-key", "Secret in --namespace holding the key receiver tokens are derived from; created with a random key when missing.")
 	flag.StringVar(&f.tokenKeyFile, "token-key-file", "", "File holding the token key (at least 32 bytes); when set, --token-key-secret is not used. For local runs.")
+	flag.StringVar(&f.receiver.BindAddress, "receiver-bind-address", receiver.DefaultBindAddress, "Address the receiver (meetergo's deliveries) listens on; it serves on every replica.")
+	flag.StringVar(&f.receiver.DataDir, "data-dir", "/var/lib/meetergo-operator", "Directory of the receiver's durable queue (a persistent volume per replica).")
+	flag.DurationVar(&f.receiver.TokenGracePeriod, "token-grace-period", receiver.DefaultTokenGracePeriod, "How long the previous receiver token is accepted after a rotation.")
+	flag.DurationVar(&f.receiver.DedupWindow, "dedup-window", receiver.DefaultDedupWindow, "How long a delivered event is remembered to drop meetergo's duplicates.")
+	flag.Float64Var(&f.receiver.RateLimit, "receiver-rate-limit", 0, "Requests a second accepted per resource (0: no limit); excess gets 429.")
+	flag.IntVar(&f.receiver.RateBurst, "receiver-rate-burst", 0, "Burst of --receiver-rate-limit (default: the limit).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -146,15 +154,21 @@ func run(f flags) error {
 			ResyncPeriod:      f.resync,
 			QuotaPollInterval: f.quotaPoll,
 			Concurrency:       f.concurrency,
+			TargetsReady:      receiver.TargetsReady,
 		},
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the MeetergoWebhook controller: %w", err)
 	}
+	ropts := f.receiver
+	ropts.Tokens = deriver
+	if _, err := receiver.Setup(ctx, mgr, ropts); err != nil {
+		return fmt.Errorf("setting up the receiver: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", func(*http.Request) error { return nil }); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -40,13 +40,14 @@ const (
 
 // Annotations a user sets on a MeetergoWebhook to ask for a one-off action.
 // The value is any new string (a timestamp is customary); the operator acts
-// once per distinct value and records the value it handled in status.
+// once per distinct value. The rotation it handled is recorded in status;
+// each receiver replica remembers the replay it handled in its own store.
 const (
 	// RotateTokenAnnotation asks for a new receiver token: the registration
 	// at meetergo is updated and the old token keeps working for a grace period.
 	RotateTokenAnnotation = "webhooks.meetergo-operator.io/rotate-token"
 	// ReplayDeadLettersAnnotation asks for the resource's dead letters to be
-	// delivered again.
+	// delivered again, by every replica that holds some.
 	ReplayDeadLettersAnnotation = "webhooks.meetergo-operator.io/replay-dead-letters"
 )
 
@@ -278,11 +279,6 @@ type MeetergoWebhookStatus struct {
 	// that was last acted on.
 	// +optional
 	LastHandledRotateToken string `json:"lastHandledRotateToken,omitempty"`
-
-	// lastHandledReplay is the value of the replay-dead-letters annotation
-	// that was last acted on.
-	// +optional
-	LastHandledReplay string `json:"lastHandledReplay,omitempty"`
 
 	// delivery counts what the receiver did with this resource's events.
 	// +optional

@@ -1,0 +1,166 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/payload"
+	"github.com/meetergo-operator/meetergo-operator/internal/token"
+)
+
+// Outcomes of a request, as answered and as counted in metrics.
+const (
+	outcomeAccepted     = "accepted"
+	outcomeDuplicate    = "duplicate"
+	outcomeUnsubscribed = "unsubscribed"
+	outcomeNotFound     = "not_found"
+	outcomeMethod       = "method_not_allowed"
+	outcomeTooLarge     = "too_large"
+	outcomeSlow         = "timeout"
+	outcomeBadRequest   = "bad_request"
+	outcomeForbidden    = "forbidden"
+	outcomeRateLimited  = "rate_limited"
+	outcomeUnavailable  = "unavailable"
+)
+
+// answers maps outcomes to status codes and short texts. The texts say
+// what is wrong with the request, never anything about resources.
+var answers = map[string]struct {
+	status int
+	text   string
+}{
+	outcomeAccepted:     {http.StatusOK, `{"status":"accepted"}`},
+	outcomeDuplicate:    {http.StatusOK, `{"status":"duplicate"}`},
+	outcomeUnsubscribed: {http.StatusOK, `{"status":"ignored"}`},
+	outcomeNotFound:     {http.StatusNotFound, `{"error":"not found"}`},
+	outcomeMethod:       {http.StatusMethodNotAllowed, `{"error":"only POST is accepted"}`},
+	outcomeTooLarge:     {http.StatusRequestEntityTooLarge, `{"error":"body too large"}`},
+	outcomeSlow:         {http.StatusRequestTimeout, `{"error":"body not received in time"}`},
+	outcomeBadRequest:   {http.StatusBadRequest, `{"error":"body must be a JSON object naming an event type"}`},
+	outcomeForbidden:    {http.StatusForbidden, `{"error":"event belongs to another company"}`},
+	outcomeRateLimited:  {http.StatusTooManyRequests, `{"error":"too many requests"}`},
+	outcomeUnavailable:  {http.StatusServiceUnavailable, `{"error":"cannot store events right now"}`},
+}
+
+// lookupFunc finds the resource of a token (nil if none).
+type lookupFunc func(ctx context.Context, tok string) (*webhooksv1alpha1.MeetergoWebhook, error)
+
+// handler answers meetergo's deliveries: POST /hooks/<token>.
+type handler struct {
+	lookup      lookupFunc
+	intake      *intake
+	limits      *limiter // nil: no rate limit
+	maxBody     int64
+	bodyTimeout time.Duration
+	log         logr.Logger
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	outcome, eventType := h.serve(w, r)
+	a := answers[outcome]
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(a.status)
+	_, _ = io.WriteString(w, a.text)
+	eventsTotal.WithLabelValues(typeLabel(eventType), outcome).Inc()
+	requestDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+}
+
+// serve decides the outcome of a request; the event type is "" until known.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventType string) {
+	tok, ok := strings.CutPrefix(r.URL.Path, token.PathPrefix)
+	if !ok || tok == "" || strings.Contains(tok, "/") {
+		return outcomeNotFound, ""
+	}
+	hook, err := h.lookup(r.Context(), tok)
+	if err != nil {
+		h.log.Error(err, "looking up a receiver token")
+		return outcomeUnavailable, ""
+	}
+	if hook == nil {
+		return outcomeNotFound, ""
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return outcomeMethod, ""
+	}
+	if h.limits != nil && !h.limits.allow(hook.UID) {
+		w.Header().Set("Retry-After", "1")
+		return outcomeRateLimited, ""
+	}
+	body, outcome := h.readBody(w, r)
+	if outcome != "" {
+		return outcome, ""
+	}
+	ev, err := payload.Parse(body)
+	if err != nil {
+		return outcomeBadRequest, ""
+	}
+	if ev.CompanyID != "" && hook.Status.CompanyID != "" && ev.CompanyID != hook.Status.CompanyID {
+		return outcomeForbidden, ev.Type
+	}
+	if !slices.Contains(hook.Spec.EventTypes, webhooksv1alpha1.EventType(ev.Type)) {
+		return outcomeUnsubscribed, ev.Type
+	}
+	dup, err := h.intake.accept(r.Context(), hook, ev, body)
+	switch {
+	case err != nil:
+		h.log.Error(err, "storing an event", "resource", hook.Namespace+"/"+hook.Name, "type", ev.Type)
+		return outcomeUnavailable, ev.Type
+	case dup:
+		return outcomeDuplicate, ev.Type
+	}
+	return outcomeAccepted, ev.Type
+}
+
+// readBody reads the body within the size limit and the body deadline; a
+// non-empty outcome means it could not.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, string) {
+	if r.ContentLength > h.maxBody {
+		return nil, outcomeTooLarge
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTimeout))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, outcomeTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, outcomeSlow
+	case err != nil:
+		return nil, outcomeBadRequest
+	}
+	return buf.Bytes(), ""
+}
+
+// typeLabel bounds the event type label to the known types.
+func typeLabel(t string) string {
+	switch {
+	case t == "":
+		return "none"
+	case slices.Contains(knownTypes, webhooksv1alpha1.EventType(t)):
+		return t
+	}
+	return "unknown"
+}
+
+// knownTypes are the event types the API admits.
+var knownTypes = []webhooksv1alpha1.EventType{
+	webhooksv1alpha1.EventBookingCreated, webhooksv1alpha1.EventBookingCancelled, webhooksv1alpha1.EventBookingRescheduled,
+	webhooksv1alpha1.EventNewEmployee, webhooksv1alpha1.EventFormSubmission, webhooksv1alpha1.EventCredentialError,
+	webhooksv1alpha1.EventReviewSubmitted, webhooksv1alpha1.EventReviewPublished, webhooksv1alpha1.EventSignatureCompleted,
+}

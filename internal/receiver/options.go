@@ -1,0 +1,123 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/forward"
+	"github.com/meetergo-operator/meetergo-operator/internal/token"
+)
+
+// Defaults of Options.
+const (
+	DefaultBindAddress         = ":8082"
+	DefaultTokenGracePeriod    = 24 * time.Hour
+	DefaultDedupWindow         = 24 * time.Hour
+	DefaultMaxBodyBytes        = 1 << 20
+	DefaultReadHeaderTimeout   = 5 * time.Second
+	DefaultBodyReadTimeout     = 10 * time.Second
+	DefaultShutdownTimeout     = 10 * time.Second
+	DefaultStoreMaxBytes       = 1 << 30
+	DefaultEventInterval       = 10 * time.Second
+	DefaultStatusFlushInterval = 5 * time.Second
+)
+
+// Options configure the receiver. Zero values take the defaults above (and
+// those of package forward); Tokens and DataDir are required.
+type Options struct {
+	// BindAddress is where the receiver's HTTP server listens, e.g. ":8082".
+	BindAddress string
+	// DataDir holds the store (one bbolt file). It should be a persistent
+	// volume per replica; an emptyDir loses pending deliveries with the pod.
+	DataDir string
+	// Tokens derives the path tokens of receiver URLs.
+	Tokens *token.Deriver
+	// TokenGracePeriod is how long after a rotation (status.tokenRotatedAt)
+	// the previous token is still accepted.
+	TokenGracePeriod time.Duration
+	// DedupWindow is how long an event's duplicate key is remembered.
+	DedupWindow time.Duration
+
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout and BodyReadTimeout bound how long a client may take
+	// to send headers and body, so a slow client cannot hold a connection.
+	ReadHeaderTimeout, BodyReadTimeout time.Duration
+	// ShutdownTimeout bounds the wait for requests under way on shutdown.
+	ShutdownTimeout time.Duration
+	// RateLimit, if above zero, limits each resource to this many requests a
+	// second (with RateBurst), answering 429 beyond. Off by default: meetergo
+	// does not document retrying a 429.
+	RateLimit float64
+	RateBurst int
+	// StoreMaxBytes bounds the store file; when full, new events get 503.
+	StoreMaxBytes int
+
+	// DialContext opens connections to targets; nil means a net.Dialer.
+	// Tests map never-routed addresses to loopback with it.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy picks the proxy for a forwarded request; nil means
+	// http.ProxyFromEnvironment (HTTP_PROXY, NO_PROXY).
+	Proxy func(*http.Request) (*url.URL, error)
+	// Workers is how many deliveries are attempted at once.
+	Workers int
+	// RetryBaseDelay and RetryMaxDelay bound the backoff between attempts.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// DeadLetterRetention is how long a dead letter is kept for a replay.
+	DeadLetterRetention time.Duration
+
+	// EventInterval is the shortest time between two Kubernetes Events of
+	// the same resource and reason; events in between are counted into
+	// the next.
+	EventInterval time.Duration
+	// StatusFlushInterval is how often status.delivery is updated.
+	StatusFlushInterval time.Duration
+}
+
+// complete checks o and fills in defaults.
+func (o *Options) complete() error {
+	if o.Tokens == nil {
+		return errors.New("receiver: Options.Tokens is required")
+	}
+	if o.DataDir == "" {
+		return errors.New("receiver: Options.DataDir is required")
+	}
+	if o.RateLimit < 0 || o.RateBurst < 0 {
+		return errors.New("receiver: RateLimit and RateBurst must not be negative")
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.BindAddress == "" {
+		o.BindAddress = DefaultBindAddress
+	}
+	def(&o.TokenGracePeriod, DefaultTokenGracePeriod)
+	def(&o.DedupWindow, DefaultDedupWindow)
+	def(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&o.BodyReadTimeout, DefaultBodyReadTimeout)
+	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&o.EventInterval, DefaultEventInterval)
+	def(&o.StatusFlushInterval, DefaultStatusFlushInterval)
+	def(&o.RetryBaseDelay, forward.DefaultRetryBaseDelay)
+	def(&o.RetryMaxDelay, forward.DefaultRetryMaxDelay)
+	def(&o.DeadLetterRetention, forward.DefaultDeadLetterRetention)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.StoreMaxBytes <= 0 {
+		o.StoreMaxBytes = DefaultStoreMaxBytes
+	}
+	if o.Workers <= 0 {
+		o.Workers = forward.DefaultWorkers
+	}
+	if o.RateLimit > 0 && o.RateBurst == 0 {
+		o.RateBurst = max(1, int(o.RateLimit))
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+package receiver
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/forward"
+)
+
+// resourceSync tells this replica's forwarder when a MeetergoWebhook
+// changes in a way that matters to its deliveries: deleted (drop them),
+// spec changed (resume after suspend; targets may be gone), replay
+// annotation set. It runs on every replica, since each has its own store.
+type resourceSync struct {
+	reader    client.Reader
+	forwarder *forward.Forwarder
+}
+
+func (s *resourceSync) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	w := &webhooksv1alpha1.MeetergoWebhook{}
+	if err := s.reader.Get(ctx, req.NamespacedName, w); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		w = nil
+	}
+	return ctrl.Result{}, s.forwarder.Sync(ctx, req.NamespacedName, w)
+}
+
+// setup registers the controller; status writes do not wake it.
+func (s *resourceSync) setup(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("meetergo-receiver").
+		For(&webhooksv1alpha1.MeetergoWebhook{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+		Complete(s)
+}
