@@ -48,10 +48,13 @@ generate: ## Generate DeepCopy methods from the API types.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: check-generated
-check-generated: generate manifests ## Fail when committed generated files differ from what the markers produce.
-	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
-	  echo "generated files are stale; run 'make generate manifests' and commit:"; \
-	  git status --porcelain -- api config charts; git --no-pager diff --stat -- api config charts; exit 1; \
+check-generated: ## Fail when generated code, manifests or chart templates differ from what the markers produce.
+	@sum() { find api config charts -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum; }; \
+	before=$$(sum); \
+	$(MAKE) -s generate manifests >/dev/null; \
+	if [ "$$(sum)" != "$$before" ]; then \
+	  echo "generated files were stale and have been regenerated; review and commit:"; \
+	  git status --short -- api config charts; exit 1; \
 	fi
 
 .PHONY: fmt
@@ -84,9 +87,20 @@ soak: envtest-assets build ## Long fault and chaos runs (not part of make test).
 build: ## Build the operator binary into bin/manager (the binary the image ships).
 	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o $(LOCALBIN)/manager ./cmd
 
+# make run: the operator on this machine against the current kubeconfig's
+# cluster. Flags come from the environment (see the README); ARGS adds more.
+RECEIVER_PUBLIC_URL ?=
+MEETERGO_API_URL ?= https://api.meetergo.com
+DATA_DIR ?= $(CURDIR)/tmp/data
+RUN_NAMESPACE ?= meetergo-operator-system
+ALLOW_INSECURE_HTTP ?= false
+
 .PHONY: run
-run: manifests generate ## Run the operator against the current kubeconfig.
-	go run ./cmd $(ARGS)
+run: manifests generate ## Run the operator against the current kubeconfig (RECEIVER_PUBLIC_URL, MEETERGO_API_URL, DATA_DIR, ALLOW_INSECURE_HTTP, ARGS).
+	mkdir -p $(DATA_DIR)
+	go run ./cmd --namespace=$(RUN_NAMESPACE) --receiver-public-url=$(RECEIVER_PUBLIC_URL) \
+	  --meetergo-api-url=$(MEETERGO_API_URL) --data-dir=$(DATA_DIR) \
+	  --allow-insecure-http=$(ALLOW_INSECURE_HTTP) --metrics-bind-address=0 $(ARGS)
 
 .PHONY: demo
 demo: envtest-assets build ## Run the operator's whole job locally: control plane, fake meetergo, operator, samples.

@@ -1,19 +1,13 @@
 // Command demo runs the operator's whole job locally, on 127.0.0.1 only: a
-// real kube-apiserver and etcd, a fake meetergo, the operator binary, and
-// manifests applied with kubectl. `make demo` builds what it needs and runs
-// it.
-//
-// With KEEP=1 the environment stays up until Ctrl-C, and the demo prints how
-// to reach it.
+// real kube-apiserver and etcd, a fake meetergo, an echo Service, and the
+// operator binary, driven with kubectl. `make demo` builds what it needs and
+// runs it; KEEP=1 leaves everything running until Ctrl-C.
 package main
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -23,44 +17,38 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/meetergo-operator/meetergo-operator/internal/localenv"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo/fake"
 	"github.com/meetergo-operator/meetergo-operator/internal/testenv"
 )
 
-// The demo's meetergo company and its credential (fake, like everything here).
-const (
-	companyID = "c0ffee00-0000-4000-8000-00000000de00"
-	adminID   = "a11ce000-0000-4000-8000-00000000de01"
-	demoToken = "rgo-demo-personal-access-token-0123456789abcdef"
-	namespace = "demo"
-)
+const namespace = "demo"
+
+// The event types meetergo documents payloads for.
+var eventTypes = []string{"booking_created", "booking_cancelled", "booking_rescheduled", "new_employee", "form_submission"}
 
 type demo struct {
-	env      *testenv.Env
-	meetergo *fake.Server
-	apiURL   string
-	workDir  string
-	manager  string
-	operator *exec.Cmd
-	opLog    string
-	step     int
-	cleanup  []func()
+	env  *localenv.Env
+	step int
 }
 
 func main() {
 	ctrl.SetLogger(logr.Discard())
-	d := &demo{manager: os.Getenv("MANAGER")}
-	if d.manager == "" {
-		d.manager = filepath.Join(testenv.RepoRoot(), "bin", "manager")
+	manager := os.Getenv("MANAGER")
+	if manager == "" {
+		manager = filepath.Join(testenv.RepoRoot(), "bin", "manager")
 	}
-	err := d.run()
+	d := &demo{}
+	err := d.run(manager)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "\n!! demo failed at step %d: %v\n", d.step, err)
-		if d.opLog != "" {
-			fmt.Fprintf(os.Stderr, "\n-- last lines of the operator's log:\n%s\n", tail(d.opLog, 30))
+		if d.env != nil && d.env.OperatorLog != "" {
+			fmt.Fprintf(os.Stderr, "\n-- last lines of the operator's log:\n%s\n", localenv.Tail(d.env.OperatorLog, 30))
 		}
 	}
-	d.stop()
+	if d.env != nil {
+		d.env.Stop()
+	}
 	if err != nil {
 		os.Exit(1)
 	}
@@ -72,33 +60,23 @@ func (d *demo) say(format string, args ...any) {
 	fmt.Printf("\n==> step %d: %s\n", d.step, fmt.Sprintf(format, args...))
 }
 
-func (d *demo) run() error {
-	var err error
-	if d.workDir, err = os.MkdirTemp("", "meetergo-demo-"); err != nil {
+func (d *demo) run(manager string) error {
+	d.say("starting etcd and kube-apiserver, a fake meetergo (one company, six webhook slots) and an echo Service, all on 127.0.0.1")
+	env, err := localenv.Start(localenv.Options{Manager: manager, Namespace: namespace, EchoOut: os.Stdout})
+	if err != nil {
 		return err
 	}
+	d.env = env
+	fmt.Printf("    API server   %s (kubeconfig %s)\n", env.K8s.Config.Host, env.K8s.KubeconfigPath)
+	fmt.Printf("    meetergo     %s\n", env.MeetergoURL)
+	fmt.Printf("    echo Service %s/echo, port http -> %s (mapped to 127.0.0.1 by a loopback proxy)\n", namespace, localenv.EchoAddress)
 
-	d.say("starting etcd and kube-apiserver on 127.0.0.1, installing the MeetergoWebhook CRD")
-	if d.env, err = testenv.Start(); err != nil {
-		return err
-	}
-	fmt.Printf("    API server %s\n    kubeconfig %s\n", d.env.Config.Host, d.env.KubeconfigPath)
-
-	d.say("starting a fake meetergo on 127.0.0.1 with one company (six webhook slots)")
-	if err := d.startMeetergo(); err != nil {
-		return err
-	}
-	fmt.Printf("    meetergo API %s\n", d.apiURL)
-
-	d.say("starting the operator binary (%s)", d.manager)
-	if err := d.startOperator(); err != nil {
+	d.say("starting the operator binary %s; its receiver listens on %s", manager, env.ReceiverURL)
+	if err := env.StartOperator(); err != nil {
 		return err
 	}
 
 	d.say("applying a credentials Secret and six MeetergoWebhooks with kubectl")
-	if _, err := d.kubectl("create", "namespace", namespace); err != nil {
-		return err
-	}
 	if err := d.show("apply", "--server-side", "-n", namespace, "-f", demoFile("webhooks.yaml")); err != nil {
 		return err
 	}
@@ -109,7 +87,7 @@ func (d *demo) run() error {
 		return err
 	}
 
-	d.say("adding a seventh MeetergoWebhook: the company's six slots are taken, so it waits")
+	d.say("adding a seventh: the company's six slots are taken, so it waits")
 	if err := d.show("apply", "--server-side", "-n", namespace, "-f", demoFile("late-comer.yaml")); err != nil {
 		return err
 	}
@@ -119,12 +97,41 @@ func (d *demo) run() error {
 	if err := d.show("get", "mgwh", "-n", namespace); err != nil {
 		return err
 	}
-	if err := d.show("get", "mgwh", "late-comer", "-n", namespace, "-o", `jsonpath=    {.status.conditions[?(@.type=="Registered")].message}{"\n"}`); err != nil {
+	if err := d.show("get", "mgwh", "late-comer", "-n", namespace, "-o", `jsonpath={.status.conditions[?(@.type=="Registered")].message}{"\n"}`); err != nil {
 		return err
 	}
 
-	d.say("what meetergo holds: the registrations, each marked with its resource's UID")
-	d.printRegistrations()
+	d.say("meetergo delivers one event of each documented type; the echo Service prints what reaches it")
+	want := 0
+	for _, et := range eventTypes {
+		res, err := env.Meetergo.Deliver(context.Background(), et, fake.DeliverOptions{})
+		if err != nil {
+			return err
+		}
+		codes := map[int]int{}
+		for _, r := range res {
+			codes[r.StatusCode]++
+			if r.StatusCode == 200 {
+				want++
+			}
+		}
+		fmt.Printf("    meetergo -> receiver: %-20s to %d webhooks, answers %v\n", et, len(res), codes)
+	}
+	if err := d.waitEcho(want, 30*time.Second); err != nil {
+		return err
+	}
+
+	d.say("the Kubernetes Events on the resources (no names, emails or phone numbers in them)")
+	if err := d.show("get", "events.events.k8s.io", "-n", namespace, "--sort-by=.metadata.creationTimestamp",
+		"-o", "custom-columns=RESOURCE:.regarding.name,TYPE:.type,REASON:.reason,NOTE:.note"); err != nil {
+		return err
+	}
+
+	d.say("what meetergo holds: six registrations, each marked with its resource's UID")
+	fmt.Printf("    %-5s %-78s %s\n", "ID", "DESCRIPTION", "EVENT TYPES")
+	for _, w := range env.Meetergo.Webhooks(localenv.CompanyID) {
+		fmt.Printf("    %-5d %-78s %s\n", w.ID, w.Description, strings.Join(w.EventTypes, ","))
+	}
 
 	d.say("deleting analytics: its registration is removed and late-comer takes the slot")
 	if err := d.show("delete", "mgwh", "analytics", "-n", namespace); err != nil {
@@ -139,17 +146,12 @@ func (d *demo) run() error {
 		return err
 	}
 
-	d.say("the Kubernetes Events the operator recorded")
-	if err := d.show("get", "events.events.k8s.io", "-n", namespace, "--sort-by=.metadata.creationTimestamp",
-		"-o", "custom-columns=RESOURCE:.regarding.name,TYPE:.type,REASON:.reason,NOTE:.note"); err != nil {
-		return err
-	}
-
 	if os.Getenv("KEEP") == "1" {
 		fmt.Printf("\n==> KEEP=1: the environment stays up. In another shell:\n")
-		fmt.Printf("    export KUBECONFIG=%s\n    %s get mgwh -A\n", d.env.KubeconfigPath, d.env.Kubectl())
-		fmt.Printf("    fake meetergo admin: curl %s/admin/webhooks\n", d.apiURL)
-		fmt.Printf("    operator log: %s\n    Press Ctrl-C here to stop everything.\n", d.opLog)
+		fmt.Printf("    export KUBECONFIG=%s\n    %s get mgwh -A\n", env.K8s.KubeconfigPath, env.K8s.Kubectl())
+		fmt.Printf("    fake meetergo admin API: curl %s/admin/webhooks\n", env.MeetergoURL)
+		fmt.Printf("    deliver an event:        curl -X POST %s/admin/deliver -d '{\"eventType\":\"booking_created\"}'\n", env.MeetergoURL)
+		fmt.Printf("    operator log:            %s\n    Press Ctrl-C here to stop everything.\n", env.OperatorLog)
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer cancel()
 		<-ctx.Done()
@@ -159,54 +161,11 @@ func (d *demo) run() error {
 
 func demoFile(name string) string { return filepath.Join(testenv.RepoRoot(), "hack", "demo", name) }
 
-func (d *demo) startMeetergo() error {
-	var err error
-	d.meetergo, err = fake.New(fake.Options{Seed: fake.Seed{
-		Companies:   []fake.Company{{ID: companyID, Name: "Demo GmbH (fake)"}},
-		Users:       []fake.User{{ID: adminID, CompanyID: companyID, Email: "admin@demo.example.test", IsAdmin: true}},
-		Credentials: []fake.Credential{{Token: demoToken, UserID: adminID}},
-	}})
-	if err != nil {
-		return err
-	}
-	srv := httptest.NewServer(d.meetergo)
-	d.apiURL = srv.URL
-	d.cleanup = append(d.cleanup, func() { d.meetergo.Close(); srv.Close() })
-	return nil
-}
-
-func (d *demo) startOperator() error {
-	probe, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	keyFile := filepath.Join(d.workDir, "token.key")
-	if err := os.WriteFile(keyFile, []byte("demo-token-key-0123456789abcdef0123456789"), 0o600); err != nil {
-		return err
-	}
-	d.opLog = filepath.Join(d.workDir, "operator.log")
-	logFile, err := os.Create(d.opLog)
-	if err != nil {
-		return err
-	}
-	d.operator = exec.Command(d.manager,
-		"--kubeconfig", d.env.KubeconfigPath,
-		"--health-probe-bind-address", probe,
-		"--metrics-bind-address", "0",
-		"--meetergo-api-url", d.apiURL,
-		"--receiver-public-url", "http://127.0.0.1:8082",
-		"--allow-insecure-http",
-		"--token-key-file", keyFile,
-		"--quota-poll-interval", "2s")
-	d.operator.Stdout, d.operator.Stderr = logFile, logFile
-	return d.operator.Start()
-}
-
 // waitReasons waits until the resources' Registered reasons have the counts.
 func (d *demo) waitReasons(want map[string]int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		out, err := d.kubectl("get", "mgwh", "-n", namespace, "-o",
+		out, err := d.env.Kubectl("get", "mgwh", "-n", namespace, "-o",
 			`jsonpath={range .items[*]}{.status.conditions[?(@.type=="Registered")].reason}{"\n"}{end}`)
 		if err != nil {
 			return err
@@ -215,7 +174,7 @@ func (d *demo) waitReasons(want map[string]int, timeout time.Duration) error {
 		for _, r := range strings.Fields(out) {
 			got[r]++
 		}
-		if equalCounts(got, want) {
+		if fmt.Sprint(got) == fmt.Sprint(want) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -225,85 +184,25 @@ func (d *demo) waitReasons(want map[string]int, timeout time.Duration) error {
 	}
 }
 
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range b {
-		if a[k] != v {
-			return false
+// waitEcho waits until the echo Service has received n deliveries.
+func (d *demo) waitEcho(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for len(d.env.Echo.Deliveries()) < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the echo Service got %d of %d deliveries in %s", len(d.env.Echo.Deliveries()), n, timeout)
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return true
-}
-
-func (d *demo) printRegistrations() {
-	fmt.Printf("    %-5s %-52s %s\n", "ID", "DESCRIPTION", "EVENT TYPES")
-	for _, w := range d.meetergo.Webhooks(companyID) {
-		fmt.Printf("    %-5d %-52s %s\n", w.ID, w.Description, strings.Join(w.EventTypes, ","))
-	}
+	fmt.Printf("    all %d deliveries arrived\n", n)
+	return nil
 }
 
 // show runs kubectl and prints the command and what it printed.
 func (d *demo) show(args ...string) error {
 	fmt.Printf("    $ kubectl %s\n", strings.Join(args, " "))
-	out, err := d.kubectl(args...)
+	out, err := d.env.Kubectl(args...)
 	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		fmt.Printf("    %s\n", l)
 	}
 	return err
-}
-
-func (d *demo) kubectl(args ...string) (string, error) {
-	out, err := exec.Command(d.env.Kubectl(), append([]string{"--kubeconfig", d.env.KubeconfigPath}, args...)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
-}
-
-func (d *demo) stop() {
-	if d.operator != nil && d.operator.Process != nil {
-		_ = d.operator.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- d.operator.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = d.operator.Process.Kill()
-			<-done
-		}
-	}
-	for i := len(d.cleanup) - 1; i >= 0; i-- {
-		d.cleanup[i]()
-	}
-	if d.env != nil {
-		if err := d.env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
-		}
-	}
-	if d.workDir != "" {
-		_ = os.RemoveAll(d.workDir)
-	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

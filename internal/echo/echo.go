@@ -40,7 +40,15 @@ type Target struct {
 	mu         sync.Mutex
 	deliveries []Delivery
 	// status answers the next requests, for failure tests: see FailNext.
-	fail []int
+	fail   []int
+	failed int
+}
+
+// Failed counts the requests answered with a FailNext code.
+func (t *Target) Failed() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
 }
 
 // FailNext makes the next len(codes) requests answer these status codes.
@@ -48,6 +56,13 @@ func (t *Target) FailNext(codes ...int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.fail = append(t.fail, codes...)
+}
+
+// ClearFailures drops the failures FailNext queued and not yet used.
+func (t *Target) ClearFailures() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fail = nil
 }
 
 // Deliveries returns what was received so far (successful answers only).
@@ -68,6 +83,7 @@ func (t *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(t.fail) > 0 {
 		code := t.fail[0]
 		t.fail = t.fail[1:]
+		t.failed++
 		t.mu.Unlock()
 		http.Error(w, "failing on purpose", code)
 		return

@@ -1,6 +1,7 @@
-// Package e2e drives the real binaries (the operator, kubectl) against a real
-// API server, the way a user would.
-package e2e
+// Package samples applies config/samples with the real kubectl to a real API
+// server while the operator binary runs, as a user following the README
+// would, and checks what kubectl shows and that GitOps sees no drift.
+package samples
 
 import (
 	"context"
@@ -79,6 +80,8 @@ func startOperator(t *testing.T, args ...string) {
 		"--health-probe-bind-address", freeAddr(t),
 		"--metrics-bind-address", "0",
 		"--token-key-file", tokenKeyFile(t),
+		"--receiver-bind-address", freeAddr(t),
+		"--data-dir", t.TempDir(),
 	}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -120,6 +123,11 @@ func TestSamplesApplyAndPrintColumns(t *testing.T) {
 		}
 	}
 
+	// The Services the samples target, with a ready endpoint each (a
+	// never-routed address: no event is delivered in this test).
+	for name, port := range map[string]int32{"crm-bridge": 80, "notifier": 8080, "onboarding": 80} {
+		targetService(t, "samples", name, port)
+	}
 	meetergoURL := startFakeMeetergo(t, sampleCredentials())
 	startOperator(t, "--meetergo-api-url", meetergoURL, "--receiver-public-url", "http://127.0.0.1:9/", "--allow-insecure-http")
 

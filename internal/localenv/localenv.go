@@ -1,0 +1,304 @@
+// Package localenv runs the operator's whole job on 127.0.0.1: a real
+// kube-apiserver and etcd, a fake meetergo, an echo target Service, and the
+// operator binary (the one the image ships) as a separate process. The demo
+// (`make demo`) tells its story with it; the end-to-end tests assert on it.
+//
+// The API server refuses loopback addresses in EndpointSlices, so the echo
+// Service's slice carries a documentation address that is never routed
+// (192.0.2.10) with the echo server's real port, and the operator reaches it
+// through a small proxy on 127.0.0.1 that maps 192.0.2.x to 127.0.0.1 — set
+// as the operator's HTTP_PROXY, the same knob a cluster with an egress proxy
+// uses. No connection ever leaves the loopback interface.
+package localenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/meetergo-operator/meetergo-operator/internal/echo"
+	"github.com/meetergo-operator/meetergo-operator/internal/loopbackproxy"
+	"github.com/meetergo-operator/meetergo-operator/internal/meetergo/fake"
+	"github.com/meetergo-operator/meetergo-operator/internal/testenv"
+)
+
+// The company and credential of the local meetergo (fake, like everything here).
+const (
+	CompanyID  = "c0ffee00-0000-4000-8000-00000000de00"
+	AdminID    = "a11ce000-0000-4000-8000-00000000de01"
+	Token      = "rgo-demo-personal-access-token-0123456789abcdef"
+	SigningKey = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	// EchoAddress is the never-routed address the echo Service's
+	// EndpointSlice names; the proxy maps it to 127.0.0.1.
+	EchoAddress = "192.0.2.10"
+)
+
+// Options of Start.
+type Options struct {
+	// Manager is the operator binary.
+	Manager string
+	// Namespace gets the echo Service; created if missing.
+	Namespace string
+	// EchoOut, if set, gets a line per delivery the echo target receives.
+	EchoOut *os.File
+	// ExtraArgs are appended to the operator's command line.
+	ExtraArgs []string
+}
+
+// Env is a running local environment.
+type Env struct {
+	K8s      *testenv.Env
+	Meetergo *fake.Server
+	// MeetergoURL is the fake meetergo's API base URL.
+	MeetergoURL string
+	Echo        *echo.Target
+	// ReceiverURL is the operator's receiver, as registered at meetergo.
+	ReceiverURL string
+	// OperatorLog is the operator process's log file.
+	OperatorLog string
+
+	opts     Options
+	workDir  string
+	receiver string
+	probe    string
+	proxyURL string
+	operator *exec.Cmd
+	exited   chan struct{}
+	cleanup  []func()
+}
+
+// Start brings up everything but the operator; StartOperator starts it.
+func Start(opts Options) (_ *Env, err error) {
+	e := &Env{opts: opts}
+	defer func() {
+		if err != nil {
+			e.Stop()
+		}
+	}()
+	if e.workDir, err = os.MkdirTemp("", "meetergo-local-"); err != nil {
+		return nil, err
+	}
+	if e.K8s, err = testenv.Start(); err != nil {
+		return nil, err
+	}
+	e.cleanup = append(e.cleanup, func() { _ = e.K8s.Stop() })
+
+	e.Meetergo, err = fake.New(fake.Options{Seed: fake.Seed{
+		Companies:   []fake.Company{{ID: CompanyID, Name: "Demo GmbH (fake)"}},
+		Users:       []fake.User{{ID: AdminID, CompanyID: CompanyID, Email: "admin@demo.example.test", IsAdmin: true}},
+		Credentials: []fake.Credential{{Token: Token, UserID: AdminID}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	mg := httptest.NewServer(e.Meetergo)
+	e.MeetergoURL = mg.URL
+	e.cleanup = append(e.cleanup, func() { e.Meetergo.Close(); mg.Close() })
+
+	e.Echo = &echo.Target{Secret: SigningKey, Out: opts.EchoOut}
+	echoSrv := httptest.NewServer(e.Echo)
+	e.cleanup = append(e.cleanup, echoSrv.Close)
+
+	lp, err := loopbackproxy.New("192.0.2.0/24")
+	if err != nil {
+		return nil, err
+	}
+	proxy := httptest.NewServer(lp)
+	e.proxyURL = proxy.URL
+	e.cleanup = append(e.cleanup, proxy.Close)
+
+	if e.receiver, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	if e.probe, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	e.ReceiverURL = "http://" + e.receiver
+
+	if err := e.echoService(echoSrv.Listener.Addr().(*net.TCPAddr).Port); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// echoService makes the selectorless Service "echo" (port "http": 80) with
+// an EndpointSlice naming the never-routed address and the echo's port.
+func (e *Env) echoService(port int) error {
+	ctx := context.Background()
+	c := e.K8s.Client
+	ns := e.opts.Namespace
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "meetergo-signing"},
+		StringData: map[string]string{"secret": SigningKey}}); err != nil {
+		return err
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "echo"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{
+			Name: "http", Port: 80, TargetPort: intstr.FromInt32(int32(port)), Protocol: corev1.ProtocolTCP,
+		}}},
+	}
+	if err := c.Create(ctx, svc); err != nil {
+		return err
+	}
+	return c.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "echo-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{EchoAddress},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	})
+}
+
+// StartOperator starts the operator binary, pointed at the fake meetergo and
+// the control plane, with plain-http endpoints allowed for local use. Its
+// data directory survives restarts.
+func (e *Env) StartOperator() error {
+	if e.operator != nil {
+		return errors.New("the operator is running")
+	}
+	keyFile := filepath.Join(e.workDir, "token.key")
+	if err := os.WriteFile(keyFile, []byte("local-token-key-0123456789abcdef0123456789"), 0o600); err != nil {
+		return err
+	}
+	e.OperatorLog = filepath.Join(e.workDir, "operator.log")
+	logFile, err := os.OpenFile(e.OperatorLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	args := append([]string{
+		"--kubeconfig", e.K8s.KubeconfigPath,
+		"--health-probe-bind-address", e.probe,
+		"--metrics-bind-address", "0",
+		"--meetergo-api-url", e.MeetergoURL,
+		"--receiver-bind-address", e.receiver,
+		"--receiver-public-url", e.ReceiverURL,
+		"--allow-insecure-http",
+		"--data-dir", filepath.Join(e.workDir, "data"),
+		"--token-key-file", keyFile,
+		"--quota-poll-interval", "2s",
+	}, e.opts.ExtraArgs...)
+	cmd := exec.Command(e.opts.Manager, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Forwarding goes through the loopback proxy; nothing else is proxied
+	// (Go never proxies loopback destinations such as meetergo's fake and
+	// the API server here).
+	cmd.Env = append(os.Environ(), "HTTP_PROXY="+e.proxyURL, "http_proxy="+e.proxyURL, "NO_PROXY=", "no_proxy=")
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return err
+	}
+	e.operator, e.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(e.exited) }()
+	return e.waitReady(30 * time.Second)
+}
+
+// waitReady waits until the operator's readiness probe passes.
+func (e *Env) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get("http://" + e.probe + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-e.exited:
+			return fmt.Errorf("the operator exited during start-up; its log:\n%s", Tail(e.OperatorLog, 20))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the operator is not ready after %s", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// KillOperator ends the operator with SIGKILL: no shutdown of any kind.
+func (e *Env) KillOperator() {
+	e.signalOperator(syscall.SIGKILL)
+}
+
+// StopOperator ends the operator with SIGTERM and waits for it.
+func (e *Env) StopOperator() {
+	e.signalOperator(syscall.SIGTERM)
+}
+
+func (e *Env) signalOperator(sig syscall.Signal) {
+	if e.operator == nil {
+		return
+	}
+	_ = e.operator.Process.Signal(sig)
+	select {
+	case <-e.exited:
+	case <-time.After(15 * time.Second):
+		_ = e.operator.Process.Kill()
+		<-e.exited
+	}
+	e.operator = nil
+}
+
+// Kubectl runs the real kubectl against the control plane.
+func (e *Env) Kubectl(args ...string) (string, error) {
+	out, err := exec.Command(e.K8s.Kubectl(), append([]string{"--kubeconfig", e.K8s.KubeconfigPath}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// Stop ends everything Start and StartOperator started.
+func (e *Env) Stop() {
+	e.StopOperator()
+	for i := len(e.cleanup) - 1; i >= 0; i-- {
+		e.cleanup[i]()
+	}
+	e.cleanup = nil
+	if e.workDir != "" {
+		_ = os.RemoveAll(e.workDir)
+	}
+}
+
+// Tail returns the last n lines of a file.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
