@@ -78,8 +78,12 @@ bench: envtest-assets build ## Measure throughput, latency, scale and memory; re
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go run ./test/bench -manager $(LOCALBIN)/manager
 
 .PHONY: soak
-soak: envtest-assets build ## Long fault and chaos runs (not part of make test).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CHAOS_CYCLES=$${CHAOS_CYCLES:-2000} go test -count=1 -timeout 60m -run Chaos -v ./internal/controller/
+soak: envtest-assets build ## Long fault runs: event soak with SIGKILLs, registration chaos, fuzzing; figures into docs/ (not part of make test).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager \
+	  SOAK_EVENTS=$${SOAK_EVENTS:-3000} SOAK_KILLS=$${SOAK_KILLS:-8} SOAK_REPORT=$(CURDIR)/docs/soak-events.md \
+	  go test -count=1 -timeout 60m -v ./test/soak/
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CHAOS_CYCLES=$${CHAOS_CYCLES:-2000} CHAOS_REPORT=$(CURDIR)/docs/soak-registrations.md \
+	  go test -count=1 -timeout 60m -run Chaos -v ./internal/controller/
 
 ##@ Build
 

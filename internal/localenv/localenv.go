@@ -43,6 +43,8 @@ const (
 	AdminID    = "a11ce000-0000-4000-8000-00000000de01"
 	Token      = "rgo-demo-personal-access-token-0123456789abcdef"
 	SigningKey = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	// TokenKey is the operator's receiver token key here.
+	TokenKey = "local-token-key-0123456789abcdef0123456789"
 	// EchoAddress is the never-routed address the echo Service's
 	// EndpointSlice names; the proxy maps it to 127.0.0.1.
 	EchoAddress = "192.0.2.10"
@@ -71,11 +73,14 @@ type Env struct {
 	ReceiverURL string
 	// OperatorLog is the operator process's log file.
 	OperatorLog string
+	// MetricsURL serves the operator's Prometheus metrics (plain http here).
+	MetricsURL string
 
 	opts     Options
 	workDir  string
 	receiver string
 	probe    string
+	metrics  string
 	proxyURL string
 	operator *exec.Cmd
 	exited   chan struct{}
@@ -128,6 +133,10 @@ func Start(opts Options) (_ *Env, err error) {
 	if e.probe, err = freeAddr(); err != nil {
 		return nil, err
 	}
+	if e.metrics, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	e.MetricsURL = "http://" + e.metrics + "/metrics"
 	e.ReceiverURL = "http://" + e.receiver
 
 	if err := e.echoService(echoSrv.Listener.Addr().(*net.TCPAddr).Port); err != nil {
@@ -178,7 +187,7 @@ func (e *Env) StartOperator() error {
 		return errors.New("the operator is running")
 	}
 	keyFile := filepath.Join(e.workDir, "token.key")
-	if err := os.WriteFile(keyFile, []byte("local-token-key-0123456789abcdef0123456789"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(TokenKey), 0o600); err != nil {
 		return err
 	}
 	e.OperatorLog = filepath.Join(e.workDir, "operator.log")
@@ -189,7 +198,8 @@ func (e *Env) StartOperator() error {
 	args := append([]string{
 		"--kubeconfig", e.K8s.KubeconfigPath,
 		"--health-probe-bind-address", e.probe,
-		"--metrics-bind-address", "0",
+		"--metrics-bind-address", e.metrics,
+		"--metrics-secure=false",
 		"--meetergo-api-url", e.MeetergoURL,
 		"--receiver-bind-address", e.receiver,
 		"--receiver-public-url", e.ReceiverURL,

@@ -6,6 +6,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +25,7 @@ import (
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo/fake"
 	"github.com/meetergo-operator/meetergo-operator/internal/registration"
 	"github.com/meetergo-operator/meetergo-operator/internal/testenv"
+	"github.com/meetergo-operator/meetergo-operator/internal/token"
 )
 
 const ns = "demo"
@@ -168,8 +171,9 @@ func TestWholeJob(t *testing.T) {
 	g.Eventually(func() []fake.Webhook { return env.Meetergo.Webhooks(localenv.CompanyID) }, 30*time.Second, 100*time.Millisecond).Should(BeEmpty())
 }
 
-// assertNoPersonalData scans Events, resource status and the operator's log
-// for every name, email, phone number and appointment secret the fake sent.
+// assertNoPersonalData scans Events, resource status, the operator's log and
+// its metrics for every name, email, phone number and appointment secret the
+// fake sent, for the credential, and for unmasked receiver tokens.
 func assertNoPersonalData(t *testing.T, env *localenv.Env) {
 	t.Helper()
 	var texts []string
@@ -185,14 +189,37 @@ func assertNoPersonalData(t *testing.T, env *localenv.Env) {
 	texts = append(texts, status)
 	log, _ := os.ReadFile(env.OperatorLog)
 	texts = append(texts, string(log))
+	resp, err := http.Get(env.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "meetergo_operator_") {
+		t.Fatalf("the metrics endpoint has no operator metrics:\n%.500s", metrics)
+	}
+	texts = append(texts, string(metrics))
 	for _, pd := range fake.PersonalData() {
 		for i, text := range texts {
 			if strings.Contains(text, pd) {
-				t.Errorf("personal data %q found in %s", pd, []string{"Events", "MeetergoWebhooks", "the operator log"}[i])
+				t.Errorf("personal data %q found in %s", pd, []string{"Events", "MeetergoWebhooks", "the operator log", "the metrics"}[i])
 			}
 		}
 	}
 	all := strings.Join(texts, "\n")
+	deriver, err := token.NewDeriver([]byte(localenv.TokenKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &webhooksv1alpha1.MeetergoWebhookList{}
+	if err := env.K8s.Client.List(context.Background(), list); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list.Items {
+		if tok := deriver.Token(string(o.UID), o.Status.TokenGeneration); strings.Contains(all, tok) {
+			t.Errorf("the receiver token of %s appears in Events, status, logs or metrics", o.Name)
+		}
+	}
 	if strings.Contains(all, localenv.Token) {
 		t.Error("the meetergo credential appears in Events, status or logs")
 	}
