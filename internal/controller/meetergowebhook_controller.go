@@ -114,9 +114,10 @@ type MeetergoWebhookReconciler struct {
 	wake chan event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook]
 }
 
-// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/finalizers,verbs=update
+// The reconciler patches metadata.finalizers and the status; it never
+// updates the resource (and never writes spec).
+// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=webhooks.meetergo-operator.io,resources=meetergowebhooks/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch

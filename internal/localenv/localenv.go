@@ -27,9 +27,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meetergo-operator/meetergo-operator/internal/echo"
 	"github.com/meetergo-operator/meetergo-operator/internal/loopbackproxy"
@@ -81,10 +84,13 @@ type Env struct {
 	receiver string
 	probe    string
 	metrics  string
-	proxyURL string
-	operator *exec.Cmd
-	exited   chan struct{}
-	cleanup  []func()
+	// operatorKubeconfig reaches the API server as the operator's user,
+	// bound to the generated ClusterRole only.
+	operatorKubeconfig string
+	proxyURL           string
+	operator           *exec.Cmd
+	exited             chan struct{}
+	cleanup            []func()
 }
 
 // Start brings up everything but the operator; StartOperator starts it.
@@ -142,7 +148,54 @@ func Start(opts Options) (_ *Env, err error) {
 	if err := e.echoService(echoSrv.Listener.Addr().(*net.TCPAddr).Port); err != nil {
 		return nil, err
 	}
+	if e.operatorKubeconfig, err = e.operatorUser(); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// operatorUser makes the user the operator runs as, with exactly the
+// ClusterRole generated from the code's RBAC markers (config/rbac/role.yaml)
+// and nothing else, and returns its kubeconfig: the whole job must work
+// with what the markers ask for.
+func (e *Env) operatorUser() (string, error) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var role *rbacv1.ClusterRole
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		cr := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal([]byte(doc), cr); err == nil && cr.Kind == "ClusterRole" {
+			role = cr
+		}
+	}
+	if role == nil {
+		return "", errors.New("no ClusterRole in config/rbac/role.yaml")
+	}
+	const user = "meetergo-operator"
+	role.ObjectMeta = metav1.ObjectMeta{Name: "meetergo-operator-manager"}
+	ctx := context.Background()
+	if err := e.K8s.Client.Create(ctx, role); err != nil {
+		return "", err
+	}
+	if err := e.K8s.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "meetergo-operator-manager"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}); err != nil {
+		return "", err
+	}
+	u, err := e.K8s.AddUser(envtest.User{Name: user}, nil)
+	if err != nil {
+		return "", err
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.workDir, "operator.kubeconfig")
+	return path, os.WriteFile(path, kc, 0o600)
 }
 
 // echoService makes the selectorless Service "echo" (port "http": 80) with
@@ -196,7 +249,7 @@ func (e *Env) StartOperator() error {
 		return err
 	}
 	args := append([]string{
-		"--kubeconfig", e.K8s.KubeconfigPath,
+		"--kubeconfig", e.operatorKubeconfig,
 		"--health-probe-bind-address", e.probe,
 		"--metrics-bind-address", e.metrics,
 		"--metrics-secure=false",
