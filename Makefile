@@ -70,12 +70,17 @@ envtest-assets: ## Build kube-apiserver, kubectl and etcd from the Go module pro
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) BIN_DIR=$(ENVTEST_ASSETS) ./hack/build-control-plane.sh
 
 .PHONY: test
-test: vet check-generated envtest-assets helm build ## Vet, check generated files, run unit, envtest, install and end-to-end tests.
+test: vet check-generated envtest-assets helm build ## Vet, check generated files, run unit, envtest, install and end-to-end tests, and each fuzz target for 3s.
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) OPERATOR_BIN=$(LOCALBIN)/manager HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) FUZZTIME=3s ./hack/fuzz.sh
 
 .PHONY: bench
 bench: envtest-assets build ## Measure throughput, latency, scale and memory; rewrite docs/benchmarks.md (not part of make test).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go run ./test/bench -manager $(LOCALBIN)/manager
+
+.PHONY: fuzz
+fuzz: envtest-assets ## Run every fuzz target for FUZZTIME (default 10s); make test runs them for 3s each.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) FUZZTIME=$${FUZZTIME:-10s} ./hack/fuzz.sh
 
 .PHONY: soak
 soak: envtest-assets build ## Long fault runs: event soak with SIGKILLs, registration chaos, fuzzing; figures into docs/ (not part of make test).
@@ -84,6 +89,7 @@ soak: envtest-assets build ## Long fault runs: event soak with SIGKILLs, registr
 	  go test -count=1 -timeout 60m -v ./test/soak/
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CHAOS_CYCLES=$${CHAOS_CYCLES:-2000} CHAOS_REPORT=$(CURDIR)/docs/soak-registrations.md \
 	  go test -count=1 -timeout 60m -run Chaos -v ./internal/controller/
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) FUZZTIME=$${FUZZTIME:-60s} FUZZ_REPORT=$(CURDIR)/docs/soak-fuzz.md ./hack/fuzz.sh
 
 ##@ Build
 

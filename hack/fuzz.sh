@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the repository (each `func FuzzXxx` in a
+# _test.go file) for FUZZTIME, one after the other. With FUZZ_REPORT set,
+# writes a Markdown table of the executions each target ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-10s}
+rows=""
+for file in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | sort); do
+  dir=$(dirname "$file")
+  for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+    echo ">> fuzzing $target in ./$dir for $FUZZTIME"
+    out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "./$dir" 2>&1) || { echo "$out"; exit 1; }
+    execs=$(echo "$out" | sed -n 's/.*execs: \([0-9]*\) .*/\1/p' | tail -1)
+    echo "   ${execs:-?} executions, no failure"
+    rows+="| \`$target\` | \`./$dir\` | ${execs:-?} |"$'\n'
+  done
+done
+if [ -n "${FUZZ_REPORT:-}" ]; then
+  {
+    echo "# Fuzzing: figures of the last \`make soak\`"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`hack/fuzz.sh\` with FUZZTIME=$FUZZTIME per target; no target found a failure."
+    echo
+    echo "| target | package | executions |"
+    echo "|---|---|---|"
+    printf '%s' "$rows"
+  } > "$FUZZ_REPORT"
+fi
