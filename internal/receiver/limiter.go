@@ -40,12 +40,15 @@ func (l *limiter) allow(uid types.UID) bool {
 	return b.AllowN(now, 1)
 }
 
-// prune forgets buckets unused since before: they would be full again.
+// prune forgets buckets unused since before that are full again: a new
+// one would be the same. (A bucket still refilling, under a limit slower
+// than a burst a minute, is kept, or its resource would get a burst early.)
 func (l *limiter) prune(before time.Time) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for uid, b := range l.buckets {
-		if b.used.Before(before) {
+		if b.used.Before(before) && b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, uid)
 		}
 	}

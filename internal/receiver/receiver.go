@@ -63,6 +63,7 @@ type Receiver struct {
 	listener  net.Listener
 	server    *http.Server
 	started   atomic.Bool
+	refusals  *refusals
 }
 
 // Setup creates the receiver and registers with mgr: the token index, the
@@ -86,7 +87,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Receiver, erro
 			return nil, fmt.Errorf("receiver: watching %T: %w", obj, err)
 		}
 	}
-	st, err := store.Open(opts.DataDir, store.Options{MaxBytes: opts.StoreMaxBytes, OnCommit: observeCommit})
+	refused := &refusals{hold: storeRefusalHold}
+	st, err := store.Open(opts.DataDir, store.Options{MaxBytes: opts.StoreMaxBytes, OnCommit: func(writes int, took time.Duration, err error) {
+		observeCommit(writes, took, err)
+		if err != nil {
+			refused.note(time.Now(), err)
+		}
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
@@ -95,6 +102,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Receiver, erro
 		return nil, errors.Join(fmt.Errorf("receiver: listening on %s: %w", opts.BindAddress, err), st.Close())
 	}
 	r := newReceiver(mgr, opts, log, st, ln)
+	r.refusals = refused
 	follow := &resourceSync{reader: mgr.GetClient(), forwarder: r.forwarder}
 	if err := errors.Join(mgr.Add(r), mgr.AddReadyzCheck("receiver", r.readyCheck), follow.setup(mgr)); err != nil {
 		return nil, errors.Join(fmt.Errorf("receiver: registering with the manager: %w", err), ln.Close(), st.Close())
@@ -222,16 +230,52 @@ func (r *Receiver) maintain(ctx context.Context) {
 	}
 }
 
-// readyCheck fails until the receiver serves, and whenever the store cannot
-// take a write.
+// readyCheck fails until the receiver serves, whenever the store cannot
+// take a write, and for storeRefusalHold after it refused one.
 func (r *Receiver) readyCheck(req *http.Request) error {
 	if !r.started.Load() {
 		return errors.New("receiver not started")
+	}
+	if err := r.refusals.recent(time.Now()); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 	defer cancel()
 	if err := r.store.Ping(ctx); err != nil {
 		return fmt.Errorf("receiver store: %w", err)
+	}
+	return nil
+}
+
+// storeRefusalHold is how long the ready check fails after the store
+// refused a write. A full store (StoreMaxBytes, or a full disk) still takes
+// the ready check's small write in the pages an event just freed, while
+// events of a few KB get 503: without this the replica would stay in the
+// Service and refuse meetergo's events. After the hold the replica is
+// ready again and takes events if the store has room by then; if not, it
+// refuses them and steps out once more.
+const storeRefusalHold = 30 * time.Second
+
+// refusals remembers the store's last failed commit.
+type refusals struct {
+	hold time.Duration
+	last atomic.Pointer[refusal]
+}
+
+type refusal struct {
+	at  time.Time
+	err error
+}
+
+func (f *refusals) note(at time.Time, err error) { f.last.Store(&refusal{at: at, err: err}) }
+
+// recent returns an error if a commit failed within the hold before now.
+func (f *refusals) recent(now time.Time) error {
+	if f == nil {
+		return nil
+	}
+	if l := f.last.Load(); l != nil && now.Sub(l.at) < f.hold {
+		return fmt.Errorf("receiver store: refused a write %s ago: %w", now.Sub(l.at).Round(time.Millisecond), l.err)
 	}
 	return nil
 }

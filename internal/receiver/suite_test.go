@@ -74,6 +74,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
+	if fuzzWorker() { // FuzzRouter needs no control plane (router_fuzz_test.go)
+		os.Exit(m.Run())
+	}
 	os.Exit(run(m))
 }
 

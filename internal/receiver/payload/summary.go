@@ -62,16 +62,25 @@ func (e Event) Note() string {
 const maxIdentifier = 64
 
 // identifier returns s if it looks like an id (letters, digits and
-// "-_.:", at most 64 characters, no "@" or spaces), else "".
+// "-_.:", at most 64 characters, no "@" or spaces, and at least one digit),
+// else "". The digit rule keeps a lone given or family name sent in an id
+// field out of the note: meetergo's ids are UUIDs (a version 4 UUID always
+// holds the digit 4) or numbers.
 func identifier(s string) string {
 	if s == "" || len(s) > maxIdentifier {
 		return ""
 	}
+	digit := false
 	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)
+		isDigit := r >= '0' && r <= '9'
+		ok := isDigit || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("-_.:", r)
 		if !ok {
 			return ""
 		}
+		digit = digit || isDigit
+	}
+	if !digit {
+		return ""
 	}
 	return s
 }
