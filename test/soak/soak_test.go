@@ -123,13 +123,14 @@ func TestNoAcknowledgedEventIsLost(t *testing.T) {
 	// The killer: SIGKILL at random moments while events flow, restart.
 	done := make(chan struct{})
 	killerDone := make(chan error, 1)
+	killerRng := rand.New(rand.NewPCG(rng.Uint64(), 9)) // a rand.Rand is not safe for two goroutines
 	go func() {
 		defer close(killerDone)
 		for range kills {
 			select {
 			case <-done:
 				return
-			case <-time.After(time.Duration(1000+rng.IntN(3000)) * time.Millisecond):
+			case <-time.After(time.Duration(1000+killerRng.IntN(3000)) * time.Millisecond):
 			}
 			env.KillOperator()
 			mu.Lock()
