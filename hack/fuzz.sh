@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-10s}
 rows=""
+passed=0
 for file in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | sort); do
   dir=$(dirname "$file")
   for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
@@ -14,8 +15,10 @@ for file in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/nu
     execs=$(echo "$out" | sed -n 's/.*execs: \([0-9]*\) .*/\1/p' | tail -1)
     echo "   ${execs:-?} executions, no failure"
     rows+="| \`$target\` | \`./$dir\` | ${execs:-?} |"$'\n'
+    passed=$((passed + 1))
   done
 done
+echo "fuzz: $passed passed, 0 failed"
 if [ -n "${FUZZ_REPORT:-}" ]; then
   {
     echo "# Fuzzing: figures of the last \`make soak\`"
