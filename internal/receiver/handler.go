@@ -9,9 +9,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
 	"github.com/meetergo-operator/meetergo-operator/internal/receiver/payload"
@@ -65,15 +67,44 @@ type handler struct {
 	log         logr.Logger
 }
 
+// contentTypeJSON is the Content-Type of every answer; one slice shared by
+// all answers (net/http only reads header values).
+var contentTypeJSON = []string{"application/json"}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	outcome, eventType := h.serve(w, r)
 	a := answers[outcome]
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(a.status)
 	_, _ = io.WriteString(w, a.text)
-	eventsTotal.WithLabelValues(typeLabel(eventType), outcome).Inc()
-	requestDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	m := requestMetrics(typeLabel(eventType), outcome)
+	m.events.Inc()
+	m.duration.Observe(time.Since(start).Seconds())
+}
+
+// outcomeMetrics are the metrics of one event type and outcome, looked up
+// once: WithLabelValues hashes its labels and takes a lock on every call.
+type outcomeMetrics struct {
+	events   prometheus.Counter
+	duration prometheus.Observer
+}
+
+// metricsCache holds them by type label and outcome; a pair is created
+// when first used, as WithLabelValues would, so the exposed series are the
+// same.
+var metricsCache sync.Map // [2]string{type, outcome} -> *outcomeMetrics
+
+func requestMetrics(typ, outcome string) *outcomeMetrics {
+	key := [2]string{typ, outcome}
+	if m, ok := metricsCache.Load(key); ok {
+		return m.(*outcomeMetrics)
+	}
+	m, _ := metricsCache.LoadOrStore(key, &outcomeMetrics{
+		events:   eventsTotal.WithLabelValues(typ, outcome),
+		duration: requestDuration.WithLabelValues(outcome),
+	})
+	return m.(*outcomeMetrics)
 }
 
 // serve decides the outcome of a request; the event type is "" until known.
@@ -98,10 +129,20 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 		w.Header().Set("Retry-After", "1")
 		return outcomeRateLimited, ""
 	}
-	body, outcome := h.readBody(w, r)
+	buf, outcome := h.readBody(w, r)
 	if outcome != "" {
 		return outcome, ""
 	}
+	// The buffer is reused by later requests once nothing refers to the
+	// body: the store copies it before accept returns, unless accept gave
+	// up waiting (the write may then still read it).
+	recycle := true
+	defer func() {
+		if recycle {
+			putBuffer(buf)
+		}
+	}()
+	body := buf.Bytes()
 	ev, err := payload.Parse(body)
 	if err != nil {
 		return outcomeBadRequest, ""
@@ -113,6 +154,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 		return outcomeUnsubscribed, ev.Type
 	}
 	dup, err := h.intake.accept(r.Context(), hook, ev, body)
+	recycle = !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	switch {
 	case err != nil:
 		h.log.Error(err, "storing an event", "resource", hook.Namespace+"/"+hook.Name, "type", ev.Type)
@@ -123,28 +165,52 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 	return outcomeAccepted, ev.Type
 }
 
-// readBody reads the body within the size limit and the body deadline; a
-// non-empty outcome means it could not.
-func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, string) {
+// readBody reads the body within the size limit and the body deadline into
+// a pooled buffer; a non-empty outcome means it could not (and the buffer
+// is already back in the pool).
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, string) {
 	if r.ContentLength > h.maxBody {
 		return nil, outcomeTooLarge
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTimeout))
-	var buf bytes.Buffer
+	buf := getBuffer()
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// Room for the body and for the read that finds its end, so the
+		// buffer is not grown (and the body copied) once more.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
+	case err == nil:
+		return buf, ""
 	case errors.As(err, &tooLarge):
+		putBuffer(buf)
 		return nil, outcomeTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		putBuffer(buf)
 		return nil, outcomeSlow
-	case err != nil:
+	default:
+		putBuffer(buf)
 		return nil, outcomeBadRequest
 	}
-	return buf.Bytes(), ""
+}
+
+// bodyBuffers are request body buffers; one that grew beyond
+// maxPooledBuffer (a body far larger than meetergo's) is left to the
+// garbage collector rather than kept.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 256 << 10
+
+func getBuffer() *bytes.Buffer { return bodyBuffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b == nil || b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
 }
 
 // typeLabel bounds the event type label to the known types.

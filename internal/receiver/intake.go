@@ -49,7 +49,9 @@ func (in *intake) accept(ctx context.Context, hook *webhooksv1alpha1.MeetergoWeb
 	if err != nil || acc.Duplicate {
 		return acc.Duplicate, err
 	}
-	in.log.V(1).Info("event accepted", "resource", hook.Namespace+"/"+hook.Name, "type", ev.Type, "webhookID", acc.Event.ID, "targets", len(targets))
+	if l := in.log.V(1); l.Enabled() { // its arguments cost allocations even when disabled
+		l.Info("event accepted", "resource", hook.Namespace+"/"+hook.Name, "type", ev.Type, "webhookID", acc.Event.ID, "targets", len(targets))
+	}
 	if len(targets) > 0 {
 		in.forwarder.Enqueue(acc.Event, targets)
 	}
@@ -67,16 +69,21 @@ func (in *intake) accept(ctx context.Context, hook *webhooksv1alpha1.MeetergoWeb
 // event (meetergo may send it to another replica after a failed answer)
 // forwards it under the same id, and targets can deduplicate across them.
 func deliveryID(uid string, key [sha256.Size]byte) string {
-	h := sha256.New()
-	h.Write([]byte(uid))
-	h.Write(key[:])
-	return "msg_" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+	var in [128]byte // a UID is 36 bytes; longer ones take the heap
+	sum := sha256.Sum256(append(append(in[:0], uid...), key[:]...))
+	var out [4 + 24]byte // "msg_" and 18 bytes in base64
+	copy(out[:], "msg_")
+	base64.RawURLEncoding.Encode(out[4:], sum[:18])
+	return string(out[:])
 }
+
+// apiVersion of MeetergoWebhooks, computed once.
+var apiVersion = webhooksv1alpha1.GroupVersion.String()
 
 // objectRef refers to a MeetergoWebhook in Kubernetes Events.
 func objectRef(namespace, name, uid string) corev1.ObjectReference {
 	return corev1.ObjectReference{
-		APIVersion: webhooksv1alpha1.GroupVersion.String(), Kind: "MeetergoWebhook",
+		APIVersion: apiVersion, Kind: "MeetergoWebhook",
 		Namespace: namespace, Name: name, UID: types.UID(uid),
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,8 +14,8 @@ import (
 // digest so that new keys are appended in time order (a commit of many
 // events dirties one or two pages, not one page per event as random keys
 // would), and in memory, where Accept looks them up. The memory index is
-// loaded on Open and changed only by the commit loop, after a commit, so a
-// transaction that rolls back leaves nothing behind.
+// loaded on Open and changed only by the commit loop, once a write is
+// durable, so a write that fails leaves nothing behind.
 
 // dedupDigest identifies a duplicate key: 128 bits of SHA-256 over scope
 // and key.
@@ -30,11 +31,9 @@ type dedupEntry struct {
 type dedupIndex map[dedupDigest]int64
 
 func newDedupEntry(scope string, key []byte, until time.Time) dedupEntry {
-	h := sha256.New()
-	h.Write([]byte(scope))
-	h.Write([]byte{0})
-	h.Write(key)
-	return dedupEntry{digest: dedupDigest(h.Sum(nil)[:16]), until: until.UnixNano()}
+	var buf [128]byte // a UID and a SHA-256 fit; longer ones take the heap
+	sum := sha256.Sum256(append(append(append(buf[:0], scope...), 0), key...))
+	return dedupEntry{digest: dedupDigest(sum[:16]), until: until.UnixNano()}
 }
 
 // bucketKey is expiry then digest.
@@ -63,50 +62,41 @@ func (s *Store) loadDedup() error {
 	})
 }
 
-// seen says whether e's digest is known and unexpired at now, counting the
-// keys the transaction added so far.
-func (s *Store) seen(tx *txn, e dedupEntry, now time.Time) bool {
-	return max(tx.staged[e.digest], s.dedup[e.digest]) > now.UnixNano()
-}
-
-// remember adds e in the transaction, and to the memory index once
-// committed.
-func (s *Store) remember(tx *txn, e dedupEntry) error {
-	if err := tx.Bucket(bucketDedup).Put(e.bucketKey(), []byte{}); err != nil {
-		return err
-	}
-	tx.staged[e.digest] = max(tx.staged[e.digest], e.until)
-	tx.afterCommit = append(tx.afterCommit, func() { s.dedup[e.digest] = max(s.dedup[e.digest], e.until) })
-	return nil
-}
-
 // SweepDedup forgets duplicate keys that expired by now, at most limit of
-// them per call, and says how many it removed.
+// them per call, and says how many it removed. It reads the keys from the
+// database file once everything written before is there.
 func (s *Store) SweepDedup(ctx context.Context, now time.Time, limit int) (int, error) {
-	var n int
-	err := s.update(ctx, func(tx *txn) error {
-		n = 0
-		var expired []dedupEntry
+	if err := s.sync(ctx); err != nil {
+		return 0, err
+	}
+	var keys [][]byte
+	var expired []dedupEntry
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDedup).Cursor()
-		for k, _ := c.First(); k != nil && n < limit; k, _ = c.First() {
+		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
 			e, ok := parseDedupKey(k)
 			if ok && e.until > now.UnixNano() {
 				break
 			}
-			if err := c.Delete(); err != nil {
-				return err
+			keys = append(keys, bytes.Clone(k))
+			if ok {
+				expired = append(expired, e)
 			}
-			expired = append(expired, e)
-			n++
 		}
-		tx.afterCommit = append(tx.afterCommit, func() {
-			for _, e := range expired {
-				if s.dedup[e.digest] == e.until {
-					delete(s.dedup, e.digest)
-				}
-			}
-		})
 		return nil
 	})
-	return n, err
+	if err != nil || len(keys) == 0 {
+		return 0, err
+	}
+	err = s.update(ctx, func(tx *txn) error {
+		for _, k := range keys {
+			tx.del(bDedup, k)
+		}
+		tx.w.swept = append(tx.w.swept, expired...)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(keys), nil
 }

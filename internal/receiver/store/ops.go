@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,30 +45,21 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	dk := newDedupEntry(in.DedupScope, in.DedupKey, in.DedupUntil)
 	err = s.update(ctx, func(tx *txn) error {
 		out = Accepted{Event: in.Event}
-		if s.seen(tx, dk, in.Event.ReceivedAt) {
+		if tx.seen(dk, in.Event.ReceivedAt) {
 			out.Duplicate = true
 			return nil
 		}
-		if err := s.remember(tx, dk); err != nil {
-			return err
-		}
+		tx.remember(dk)
 		if len(in.Targets) == 0 {
 			return nil
 		}
-		events := tx.Bucket(bucketEvents)
-		seq, err := events.NextSequence()
-		if err != nil {
-			return err
-		}
+		seq := tx.nextSeq()
 		out.Event.Seq = seq
-		if err := events.Put(seqBytes(seq), meta); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketBodies).Put(seqBytes(seq), in.Body); err != nil {
-			return err
-		}
+		key := seqBytes(seq)
+		tx.put(bEvents, key, meta)
+		tx.put(bBodies, key, in.Body)
 		for _, t := range in.Targets {
-			if err := putDelivery(tx, bucketPending, Delivery{Key: Key{Seq: seq, Target: t}, Due: in.Event.ReceivedAt}); err != nil {
+			if err := tx.putDelivery(bPending, Delivery{Key: Key{Seq: seq, Target: t}, Due: in.Event.ReceivedAt}); err != nil {
 				return err
 			}
 		}
@@ -80,21 +70,19 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 
 // Body returns a copy of the event's body.
 func (s *Store) Body(seq uint64) ([]byte, error) {
-	var body []byte
-	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBodies).Get(seqBytes(seq))
-		if v == nil {
-			return fmt.Errorf("store: no body for event %d", seq)
-		}
-		body = bytes.Clone(v)
-		return nil
-	})
+	body, ok, err := s.read(bBodies, seqBytes(seq))
+	if err == nil && !ok {
+		err = fmt.Errorf("store: no body for event %d", seq)
+	}
 	return body, err
 }
 
 // Load calls fn for every pending delivery and dead letter with its event,
 // in event order. It is meant for start-up; fn must not call the store.
 func (s *Store) Load(fn func(Event, Delivery)) error {
+	if err := s.sync(context.Background()); err != nil {
+		return err
+	}
 	return s.view(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		for _, bucket := range [][]byte{bucketPending, bucketDead} {
@@ -124,7 +112,7 @@ func (s *Store) Load(fn func(Event, Delivery)) error {
 
 // Reschedule records a pending delivery's new state (after a failed attempt).
 func (s *Store) Reschedule(ctx context.Context, d Delivery) error {
-	return s.update(ctx, func(tx *txn) error { return putDelivery(tx, bucketPending, d) })
+	return s.update(ctx, func(tx *txn) error { return tx.putDelivery(bPending, d) })
 }
 
 // Finish deletes a delivered (or abandoned) delivery, pending or dead, and
@@ -132,8 +120,12 @@ func (s *Store) Reschedule(ctx context.Context, d Delivery) error {
 func (s *Store) Finish(ctx context.Context, keys ...Key) error {
 	return s.update(ctx, func(tx *txn) error {
 		for _, k := range keys {
-			if err := deleteDelivery(tx, k); err != nil {
-				return err
+			tx.deleteFrom(bPending, k)
+			tx.deleteFrom(bDead, k)
+			if tx.refs(k.Seq) == 0 {
+				key := seqBytes(k.Seq)
+				tx.del(bEvents, key)
+				tx.del(bBodies, key)
 			}
 		}
 		return nil
@@ -146,10 +138,8 @@ func (s *Store) Bury(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("store: burying %s without DeadAt", d.Key)
 	}
 	return s.update(ctx, func(tx *txn) error {
-		if err := tx.Bucket(bucketPending).Delete(d.bytes()); err != nil {
-			return err
-		}
-		return putDelivery(tx, bucketDead, d)
+		tx.deleteFrom(bPending, d.Key)
+		return tx.putDelivery(bDead, d)
 	})
 }
 
@@ -160,64 +150,28 @@ func (s *Store) Revive(ctx context.Context, ds []Delivery, name, value string) e
 	return s.update(ctx, func(tx *txn) error {
 		for _, d := range ds {
 			d.DeadAt = time.Time{}
-			if err := tx.Bucket(bucketDead).Delete(d.bytes()); err != nil {
-				return err
-			}
-			if err := putDelivery(tx, bucketPending, d); err != nil {
+			tx.deleteFrom(bDead, d.Key)
+			if err := tx.putDelivery(bPending, d); err != nil {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put([]byte(name), []byte(value))
+		tx.put(bMeta, []byte(name), []byte(value))
+		return nil
 	})
 }
 
 // Meta returns a meta value set by Revive or SetMeta ("" if none).
 func (s *Store) Meta(name string) (string, error) {
-	var v string
-	err := s.view(func(tx *bolt.Tx) error {
-		v = string(tx.Bucket(bucketMeta).Get([]byte(name)))
-		return nil
-	})
-	return v, err
+	v, _, err := s.read(bMeta, []byte(name))
+	return string(v), err
 }
 
 // DeleteMeta removes meta values, e.g. those of a deleted resource.
 func (s *Store) DeleteMeta(ctx context.Context, names ...string) error {
 	return s.update(ctx, func(tx *txn) error {
 		for _, n := range names {
-			if err := tx.Bucket(bucketMeta).Delete([]byte(n)); err != nil {
-				return err
-			}
+			tx.del(bMeta, []byte(n))
 		}
 		return nil
 	})
-}
-
-func putDelivery(tx *txn, bucket []byte, d Delivery) error {
-	v, err := encodeDelivery(d)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucket).Put(d.bytes(), v)
-}
-
-// deleteDelivery removes a delivery from both buckets and the event when it
-// was the last one.
-func deleteDelivery(tx *txn, k Key) error {
-	kb := k.bytes()
-	for _, b := range [][]byte{bucketPending, bucketDead} {
-		if err := tx.Bucket(b).Delete(kb); err != nil {
-			return err
-		}
-	}
-	prefix := seqBytes(k.Seq)
-	for _, b := range [][]byte{bucketPending, bucketDead} {
-		if next, _ := tx.Bucket(b).Cursor().Seek(prefix); next != nil && bytes.HasPrefix(next, prefix) {
-			return nil
-		}
-	}
-	if err := tx.Bucket(bucketEvents).Delete(prefix); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketBodies).Delete(prefix)
 }

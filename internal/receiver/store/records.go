@@ -25,8 +25,23 @@ var (
 	bucketMeta = []byte("meta")
 )
 
+// bucketID names a bucket in the log.
+type bucketID uint8
+
+const (
+	bEvents bucketID = iota
+	bBodies
+	bPending
+	bDead
+	bDedup
+	bMeta
+)
+
+// bucketNames by bucketID.
+var bucketNames = [...][]byte{bEvents: bucketEvents, bBodies: bucketBodies, bPending: bucketPending, bDead: bucketDead, bDedup: bucketDedup, bMeta: bucketMeta}
+
 func createBuckets(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketEvents, bucketBodies, bucketPending, bucketDead, bucketDedup, bucketMeta} {
+	for _, name := range bucketNames {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

@@ -1,12 +1,22 @@
 // Package store keeps the receiver's accepted events, their pending
-// deliveries and dead letters, and the duplicate-detection window, in one
-// bbolt file.
+// deliveries and dead letters, and the duplicate-detection window.
 //
-// Every write goes through a single commit loop that puts all writes
-// waiting at that moment into one transaction and one fsync (group commit):
-// at low load a write costs one sync, under load hundreds of requests share
-// it, and nothing waits on a timer. A write returns only after its
-// transaction is on disk, so a caller may acknowledge what it wrote.
+// A write is durable once it is in the log: every write goes through a
+// single commit loop that puts all writes waiting at that moment into one
+// log record, written with one fdatasync (group commit): at low load a
+// write costs one sync, under load hundreds of requests share it, and
+// nothing waits on a timer. A write returns only after its record is on
+// disk, so a caller may acknowledge what it wrote. The log's files are
+// filled with zeros ahead of use, so that a sync writes data blocks only.
+//
+// The log is applied to a bbolt file in the background (a checkpoint, with
+// bbolt's own two syncs) every CheckpointInterval or every few MiB of log;
+// until then reads find what was written in memory (the overlay). Keys
+// written and deleted between two checkpoints, such as the body of an
+// event delivered within a few milliseconds, never reach the bbolt file.
+// On Open, whatever the log holds beyond the last checkpoint is applied
+// again; every change in the log is a blind write (put, delete, raise the
+// sequence), so applying it twice is harmless.
 //
 // The store knows nothing of Kubernetes or HTTP: it keeps opaque events and
 // delivery states by key. Delivered events are deleted, so the file's
@@ -15,18 +25,23 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
-// FileName is the name of the database file in the data directory.
+// FileName is the name of the database file in the data directory; the
+// log is kept beside it in files starting with receiver.log.
 const FileName = "receiver.db"
 
 // ErrClosed is returned by writes after Close.
@@ -34,17 +49,29 @@ var ErrClosed = errors.New("store: closed")
 
 // Options tune a Store.
 type Options struct {
-	// MaxBytes bounds the database file; a write that would grow it beyond
-	// answers an error (the receiver then answers 503). 0 means 1 GiB.
+	// MaxBytes bounds the store's files: each of the two log files takes
+	// a sixteenth of it (at most 8 MiB), the database file the rest. A
+	// write that would not fit answers an error wrapping bbolt's
+	// ErrMaxSizeReached (the receiver then answers 503); writes that only
+	// delete are always taken, so finished deliveries make room again.
+	// What was acknowledged is never dropped to keep the bound. 0 means
+	// 1 GiB.
 	MaxBytes int
-	// MaxBatch bounds how many writes share one transaction. 0 means 1024.
+	// MaxBatch bounds how many writes share one log record. 0 means 1024.
 	MaxBatch int
 	// LockTimeout is how long Open waits for another process to release the
 	// file. 0 means 10 s.
 	LockTimeout time.Duration
-	// OnCommit, if set, is told the size and duration of every commit (for
-	// metrics).
+	// CheckpointInterval is the longest a write stays in the log (and in
+	// memory) before it is applied to the database file. 0 means 100 ms.
+	CheckpointInterval time.Duration
+	// OnCommit, if set, is told the size and duration of every group
+	// commit (for metrics), and an error if the group failed or refused a
+	// write.
 	OnCommit func(writes int, took time.Duration, err error)
+	// OnCheckpoint, if set, is told how many keys every checkpoint wrote
+	// to the database file, and how long it took.
+	OnCheckpoint func(keys int, took time.Duration, err error)
 }
 
 func (o *Options) defaults() {
@@ -57,15 +84,46 @@ func (o *Options) defaults() {
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 10 * time.Second
 	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = 100 * time.Millisecond
+	}
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
 	opts Options
-	// dedup indexes the duplicate keys in memory; only the commit loop
-	// touches it once the store is open.
-	dedup dedupIndex
+	ov   *overlay
+
+	// budget bounds the bbolt file; limit is what admission lets it use
+	// (bbolt grows the file by AllocSize beyond what it needs); inUse is
+	// what it uses (its size less its free pages) as of the last
+	// checkpoint.
+	budget, limit int64
+	inUse         atomic.Int64
+	// logSize is each log file's size; the log is sealed for a checkpoint
+	// at half of it.
+	logSize int64
+	// failed holds the last checkpoint's error until one succeeds; writes
+	// that add data are refused meanwhile.
+	failed atomic.Pointer[error]
+
+	// Owned by the commit loop once open.
+	dedup  dedupIndex
+	live   map[Key]uint8
+	refs   map[uint64]int
+	seq    uint64
+	logs   [2]*logFile
+	active int
+	group  stage
+	one    stage
+	errs   []error
+
+	ckptReq  chan uint64
+	ckptDone chan ckptResult
+	closing  atomic.Bool
+	// crash makes Close skip the final checkpoint, as a crash would (tests).
+	crash bool
 
 	// mu guards closed; writers hold it shared while they hand a write to
 	// the loop, so Close cannot strand one.
@@ -73,75 +131,182 @@ type Store struct {
 	closed bool
 	writes chan *write
 	done   chan struct{}
+	// closeErr is the final checkpoint's error, set before done closes.
+	closeErr error
 }
 
-// write is one caller's part of a transaction.
+// write is one caller's part of a group commit, or a barrier: a request
+// to wait until everything written before it is in the database file.
 type write struct {
-	fn  func(tx *txn) error
-	err chan error
+	fn      func(tx *txn) error
+	barrier bool
+	err     chan error
 }
 
-// txn is a write transaction with what is to happen once it is committed
-// (changes to in-memory indexes, which a rolled-back transaction must not
-// leave behind).
-type txn struct {
-	*bolt.Tx
-	// staged are duplicate keys added by this transaction, visible to its
-	// later writes before they reach the index.
-	staged      map[dedupDigest]int64
-	afterCommit []func()
+type ckptResult struct {
+	upTo uint64
+	err  error
 }
 
-// run runs fns in one bolt transaction and, if it commits, the
-// after-commit work they registered.
-func (s *Store) run(fns ...func(*txn) error) error {
-	t := &txn{staged: map[dedupDigest]int64{}}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		t.Tx = tx
-		for _, fn := range fns {
-			if err := fn(t); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		for _, f := range t.afterCommit {
-			f()
-		}
-	}
-	return err
-}
-
-// Open opens (or creates) the store in dir.
+// Open opens (or creates) the store in dir, applying what its log holds
+// beyond the database file's last checkpoint.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.defaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating %s: %w", dir, err)
 	}
+	// Each of the two log files takes a sixteenth of MaxBytes, 4 KiB to
+	// 8 MiB; the database file may use the rest.
+	logSize := min(max(int64(opts.MaxBytes)/16, 4<<10), 8<<20) &^ 4095
+	s := &Store{
+		opts: opts, ov: newOverlay(), logSize: logSize, budget: int64(opts.MaxBytes) - 2*logSize,
+		live: map[Key]uint8{}, refs: map[uint64]int{},
+		ckptReq: make(chan uint64, 1), ckptDone: make(chan ckptResult),
+		writes: make(chan *write, opts.MaxBatch), done: make(chan struct{}),
+	}
+	// The database opens without a size bound: what the log holds was
+	// acknowledged and must find room. The bound applies from then on.
 	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The free list is rebuilt on open instead of written on every
-		// commit: less to sync per request.
+		// checkpoint.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-		MaxSize:        opts.MaxBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
 	}
+	s.db = db
+	fail := func(what string, err error) (*Store, error) {
+		for _, lf := range s.logs {
+			if lf != nil {
+				_ = lf.f.Close()
+			}
+		}
+		return nil, errors.Join(fmt.Errorf("store: %s %s: %w", what, dir, err), db.Close())
+	}
 	if err := db.Update(createBuckets); err != nil {
-		return nil, errors.Join(fmt.Errorf("store: initialising %s: %w", dir, err), db.Close())
+		return fail("initialising", err)
 	}
-	s := &Store{db: db, opts: opts, writes: make(chan *write, opts.MaxBatch), done: make(chan struct{})}
-	if err := s.loadDedup(); err != nil {
-		return nil, errors.Join(fmt.Errorf("store: loading %s: %w", dir, err), db.Close())
+	for i := range s.logs {
+		if s.logs[i], err = openLogFile(filepath.Join(dir, fmt.Sprintf("%s%d", walFilePrefix, i)), logSize); err != nil {
+			return fail("opening the log of", err)
+		}
 	}
-	go s.commitLoop()
+	last, err := s.recover()
+	if err != nil {
+		return fail("recovering", err)
+	}
+	// The file grows in steps of AllocSize (16 MiB by default): in steps
+	// of a sixteenth for a small store, so that most of it can be used.
+	db.AllocSize = int(min(max(s.budget/16, 32<<10), 16<<20) &^ 4095)
+	db.MaxSize = int(s.budget)
+	s.limit = s.budget - int64(db.AllocSize)
+	if err := s.load(); err != nil {
+		return fail("loading", err)
+	}
+	s.refreshUsage()
+	s.logs[0].epoch, s.logs[0].off = last+1, 0
+	s.active = 0
+	go s.checkpointLoop()
+	go s.commitLoop(last)
 	return s, nil
 }
 
-// Close finishes the writes already handed in, then closes the file.
+// recover applies the log's records of epochs beyond the database's
+// checkpoint, in epoch order, and returns the last epoch the database
+// then holds.
+func (s *Store) recover() (uint64, error) {
+	var checkpointed uint64
+	if err := s.view(func(tx *bolt.Tx) error {
+		checkpointed = decodeUint(tx.Bucket(bucketMeta).Get(walEpochKey))
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	type segment struct {
+		epoch uint64
+		ops   []op
+	}
+	var segs []segment
+	for _, lf := range s.logs {
+		epoch, ops, err := lf.read()
+		if err != nil {
+			return 0, err
+		}
+		if epoch > checkpointed {
+			segs = append(segs, segment{epoch, ops})
+		}
+	}
+	if len(segs) == 0 {
+		return checkpointed, nil
+	}
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.epoch, b.epoch) })
+	last := segs[len(segs)-1].epoch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, seg := range segs {
+			for _, o := range seg.ops {
+				b := tx.Bucket(bucketNames[o.bucket])
+				var err error
+				switch o.kind {
+				case opPut:
+					err = b.Put(o.key, o.value)
+				case opDelete:
+					err = b.Delete(o.key)
+				case opSeq:
+					if o.n > b.Sequence() {
+						err = b.SetSequence(o.n)
+					}
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(walEpochKey, encodeUint(last))
+	})
+	return last, err
+}
+
+// load fills the in-memory indexes from the database.
+func (s *Store) load() error {
+	if err := s.loadDedup(); err != nil {
+		return err
+	}
+	return s.view(func(tx *bolt.Tx) error {
+		s.seq = tx.Bucket(bucketEvents).Sequence()
+		for bit, name := range map[uint8][]byte{livePending: bucketPending, liveDead: bucketDead} {
+			err := tx.Bucket(name).ForEach(func(k, _ []byte) error {
+				key, err := parseKey(k)
+				if err != nil {
+					return err
+				}
+				if s.live[key]&bit == 0 {
+					s.live[key] |= bit
+					s.refs[key.Seq]++
+				}
+				s.seq = max(s.seq, key.Seq)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// refreshUsage reads how much of the database file is in use.
+func (s *Store) refreshUsage() {
+	var size int64
+	_ = s.view(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	st := s.db.Stats()
+	s.inUse.Store(size - int64(st.FreePageN+st.PendingPageN)*int64(s.db.Info().PageSize))
+}
+
+// Close finishes the writes already handed in and the checkpoint of
+// everything written, then closes the files. If that checkpoint fails,
+// the log keeps what it would have written for the next Open.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -152,90 +317,402 @@ func (s *Store) Close() error {
 	close(s.writes)
 	s.mu.Unlock()
 	<-s.done
-	return s.db.Close()
+	errs := []error{s.closeErr}
+	for _, lf := range s.logs {
+		errs = append(errs, lf.f.Close())
+	}
+	return errors.Join(append(errs, s.db.Close())...)
 }
 
-// update runs fn in a durable transaction shared with other writers and
-// waits until it is on disk. fn may run more than once (alone, if the shared
-// transaction failed), so it must set its results afresh each time.
+// update runs fn in the next group commit and waits until that is on
+// disk. fn runs once, in the commit loop; it must only describe its
+// changes through the txn and set its results.
 func (s *Store) update(ctx context.Context, fn func(tx *txn) error) error {
-	w := &write{fn: fn, err: make(chan error, 1)}
+	return s.submit(ctx, fn, false)
+}
+
+// sync waits until everything written before it is in the database file.
+func (s *Store) sync(ctx context.Context) error {
+	return s.submit(ctx, nil, true)
+}
+
+// writePool recycles writes whose answer was taken.
+var writePool = sync.Pool{New: func() any { return &write{err: make(chan error, 1)} }}
+
+func (s *Store) submit(ctx context.Context, fn func(tx *txn) error, barrier bool) error {
+	w := writePool.Get().(*write)
+	w.fn, w.barrier = fn, barrier
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
+		w.fn = nil
+		writePool.Put(w)
 		return ErrClosed
 	}
 	s.writes <- w
 	s.mu.RUnlock()
 	select {
 	case err := <-w.err:
+		w.fn = nil
+		writePool.Put(w)
 		return err
 	case <-ctx.Done():
-		// The write may still commit; callers treat it as not done.
+		// The write may still commit; callers treat it as not done. The
+		// loop still holds it: it is not recycled.
 		return ctx.Err()
 	}
 }
 
-// view runs fn in a read transaction; reads never wait for writers.
+// view runs fn in a read transaction of the database file; reads never
+// wait for writers.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// read returns a copy of a key's value: from the overlay if the key was
+// written since the last checkpoint, else from the database file.
+func (s *Store) read(b bucketID, key []byte) ([]byte, bool, error) {
+	if v, ok := s.ov.get(b, key); ok {
+		return slices.Clone(v), v != nil, nil
+	}
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketNames[b]).Get(key); v != nil {
+			out = slices.Clone(v)
+		}
+		return nil
+	})
+	return out, out != nil, err
+}
+
 // commitLoop takes the first waiting write, adds every other write already
-// waiting (up to MaxBatch), and commits them together.
-func (s *Store) commitLoop() {
+// waiting (up to MaxBatch), and commits them together; between groups it
+// seals the log for checkpoints.
+func (s *Store) commitLoop(checkpointed uint64) {
 	defer close(s.done)
+	l := loop{s: s, lastCkpt: checkpointed, timer: time.NewTimer(time.Hour)}
+	l.timer.Stop()
 	batch := make([]*write, 0, s.opts.MaxBatch)
-	for w := range s.writes {
-		batch = append(batch[:0], w)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case w, ok := <-s.writes:
-				if !ok {
+	for {
+		select {
+		case w, ok := <-s.writes:
+			if !ok {
+				l.shutdown()
+				return
+			}
+			batch = append(batch[:0], w)
+		fill:
+			for len(batch) < s.opts.MaxBatch {
+				select {
+				case w, ok := <-s.writes:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, w)
+				default:
 					break fill
 				}
-				batch = append(batch, w)
-			default:
-				break fill
+			}
+			l.group(batch)
+		case r := <-s.ckptDone:
+			l.done(r)
+		case <-l.timer.C:
+			l.timerSet = false
+			if s.logs[s.active].off > 0 {
+				if l.inflight {
+					l.arm(s.opts.CheckpointInterval / 4)
+				} else {
+					l.seal()
+				}
 			}
 		}
-		s.commit(batch)
 	}
 }
 
-// commit runs a batch in one transaction. If it fails, each write is retried
-// in a transaction of its own, so one bad write cannot fail its neighbours.
-func (s *Store) commit(batch []*write) {
+// loop is the commit loop's state besides the Store's.
+type loop struct {
+	s          *Store
+	lastCkpt   uint64 // the last epoch in the database file
+	inflight   bool   // a checkpoint runs (the other log file is taken)
+	sealWanted bool   // seal once it is done
+	waiters    []waiter
+	timer      *time.Timer
+	timerSet   bool
+}
+
+type waiter struct {
+	epoch uint64
+	err   chan error
+}
+
+func (l *loop) arm(d time.Duration) {
+	if !l.timerSet {
+		l.timer.Reset(d)
+		l.timerSet = true
+	}
+}
+
+// group commits a batch: each write describes its changes, a write that
+// fails (or would overfill the store) is answered alone, the rest go into
+// one log record and its sync.
+func (l *loop) group(batch []*write) {
+	s := l.s
 	start := time.Now()
-	fns := make([]func(*txn) error, len(batch))
+	g := &s.group
+	g.reset()
+	t := txn{s: s, g: g, w: &s.one}
+	s.errs = slices.Grow(s.errs[:0], len(batch))[:len(batch)]
+	clear(s.errs)
+	var refused, failed error
+	if f := s.failed.Load(); f != nil {
+		failed = *f
+	}
+	writes := 0
+	var barriers []*write
 	for i, w := range batch {
-		fns[i] = w.fn
-	}
-	err := s.run(fns...)
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(len(batch), time.Since(start), err)
-	}
-	if err == nil || len(batch) == 1 {
-		for _, w := range batch {
-			w.err <- err
+		if w.barrier {
+			barriers = append(barriers, w)
+			continue
 		}
+		writes++
+		t.w.reset()
+		err := w.fn(&t)
+		if err == nil && t.w.bytes > 0 {
+			switch {
+			case failed != nil:
+				err = fmt.Errorf("store: the database file cannot take writes: %w", failed)
+			case s.inUse.Load()+s.ov.bytes.Load()+g.bytes+t.w.bytes > s.limit:
+				err = fmt.Errorf("store: %w", berrors.ErrMaxSizeReached)
+			}
+		}
+		if err != nil {
+			s.errs[i] = err
+			if refused == nil {
+				refused = err
+			}
+			continue
+		}
+		g.merge(t.w)
+	}
+	var ioErr error
+	if !g.empty() {
+		lf := s.logs[s.active]
+		epoch := lf.epoch
+		rec := encodeRecord(epoch, lf.off, g.ops)
+		if ioErr = lf.append(rec); ioErr == nil {
+			s.apply(g, epoch)
+			l.arm(s.opts.CheckpointInterval)
+		}
+	}
+	if s.opts.OnCommit != nil && writes > 0 {
+		err := ioErr
+		if err == nil {
+			err = refused
+		}
+		s.opts.OnCommit(writes, time.Since(start), err)
+	}
+	for i, w := range batch {
+		if w.barrier {
+			continue
+		}
+		err := s.errs[i]
+		if err == nil {
+			err = ioErr
+		}
+		w.err <- err
+	}
+	l.afterGroup()
+	for _, b := range barriers {
+		l.barrier(b)
+	}
+}
+
+// apply makes a durable group's changes the store's state.
+func (s *Store) apply(g *stage, epoch uint64) {
+	s.seq = max(s.seq, g.seq)
+	for d, until := range g.dedup {
+		s.dedup[d] = max(s.dedup[d], until)
+	}
+	for _, e := range g.swept {
+		if s.dedup[e.digest] == e.until {
+			delete(s.dedup, e.digest)
+		}
+	}
+	for k, b := range g.live {
+		if b == 0 {
+			delete(s.live, k)
+		} else {
+			s.live[k] = b
+		}
+	}
+	for seq, n := range g.refs {
+		if v := s.refs[seq] + n; v == 0 {
+			delete(s.refs, seq)
+		} else {
+			s.refs[seq] = v
+		}
+	}
+	s.ov.apply(g.ops, epoch)
+}
+
+// afterGroup seals the log when it has grown enough: at once if no
+// checkpoint runs, else when it is done; a full log waits for it.
+func (l *loop) afterGroup() {
+	s := l.s
+	lf := s.logs[s.active]
+	switch {
+	case lf.off < s.logSize/2:
+	case !l.inflight:
+		l.seal()
+	case lf.off >= s.logSize && s.failed.Load() == nil:
+		// The other file is still being checkpointed: wait for it
+		// rather than grow this one beyond what was prepared.
+		l.done(<-s.ckptDone)
+		if !l.inflight && s.logs[s.active].off > 0 {
+			l.seal()
+		}
+	default:
+		l.sealWanted = true
+	}
+}
+
+// seal hands the active log file's epoch to the checkpointer and goes on
+// with the other file. The other file must be free.
+func (l *loop) seal() {
+	s := l.s
+	old := s.logs[s.active]
+	s.active = 1 - s.active
+	next := s.logs[s.active]
+	next.epoch, next.off = old.epoch+1, 0
+	l.inflight, l.sealWanted = true, false
+	if l.timerSet {
+		l.timer.Stop()
+		l.timerSet = false
+	}
+	s.ckptReq <- old.epoch
+}
+
+// done takes a checkpoint's result.
+func (l *loop) done(r ckptResult) {
+	if r.err != nil {
+		// The checkpointer tries again; those waiting learn why it failed.
+		for _, w := range l.waiters {
+			w.err <- r.err
+		}
+		l.waiters = l.waiters[:0]
 		return
 	}
-	for _, w := range batch {
-		w.err <- s.run(w.fn)
+	l.inflight = false
+	l.lastCkpt = r.upTo
+	keep := l.waiters[:0]
+	for _, w := range l.waiters {
+		if w.epoch <= r.upTo {
+			w.err <- nil
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	l.waiters = keep
+	off := l.s.logs[l.s.active].off
+	if off > 0 && (l.sealWanted || len(l.waiters) > 0 || off >= l.s.logSize/2) {
+		l.seal()
+	}
+}
+
+// barrier answers b once everything written so far is in the database.
+func (l *loop) barrier(b *write) {
+	s := l.s
+	lf := s.logs[s.active]
+	target := lf.epoch - 1
+	if lf.off > 0 {
+		target = lf.epoch
+	}
+	if target <= l.lastCkpt {
+		b.err <- nil
+		return
+	}
+	l.waiters = append(l.waiters, waiter{epoch: target, err: b.err})
+	if target == lf.epoch && !l.inflight {
+		l.seal()
+	}
+}
+
+// shutdown checkpoints what the log holds, then stops the checkpointer.
+// If a checkpoint fails, the log keeps what it would have written.
+func (l *loop) shutdown() {
+	s := l.s
+	s.closing.Store(true)
+	for {
+		if s.crash && l.inflight {
+			l.done(<-s.ckptDone)
+			break
+		}
+		if s.crash {
+			break
+		}
+		if l.inflight {
+			r := <-s.ckptDone
+			l.done(r)
+			if r.err != nil {
+				s.closeErr = fmt.Errorf("store: final checkpoint: %w", r.err)
+				break
+			}
+			continue
+		}
+		if s.logs[s.active].off > 0 {
+			l.seal()
+			continue
+		}
+		break
+	}
+	for _, w := range l.waiters {
+		w.err <- ErrClosed
+	}
+	close(s.ckptReq)
+	l.timer.Stop()
+}
+
+// checkpointLoop writes sealed epochs into the database file, retrying
+// one that fails until it succeeds (or the store closes).
+func (s *Store) checkpointLoop() {
+	for upTo := range s.ckptReq {
+		for {
+			start := time.Now()
+			entries, seq := s.ov.collect(upTo)
+			err := writeCheckpoint(s.db, entries, seq, upTo)
+			if errors.Is(err, berrors.ErrMaxSizeReached) {
+				entries, err = s.fullCheckpoint(upTo)
+			}
+			if s.opts.OnCheckpoint != nil {
+				s.opts.OnCheckpoint(len(entries), time.Since(start), err)
+			}
+			if err == nil {
+				s.ov.forget(entries, upTo)
+				s.refreshUsage()
+				s.failed.Store(nil)
+			} else {
+				err = fmt.Errorf("store: checkpoint: %w", err)
+				s.failed.Store(&err)
+			}
+			s.ckptDone <- ckptResult{upTo: upTo, err: err}
+			if err == nil || s.closing.Load() {
+				break
+			}
+			time.Sleep(s.opts.CheckpointInterval)
+		}
 	}
 }
 
 // Ping commits a small write: it fails when the store cannot take writes
-// (closed, disk full, file over MaxBytes, I/O errors).
+// (closed, disk full, over MaxBytes, I/O errors).
 func (s *Store) Ping(ctx context.Context) error {
 	return s.update(ctx, func(tx *txn) error {
-		return tx.Bucket(bucketMeta).Put([]byte("ping"), encodeTime(time.Now()))
+		tx.put(bMeta, []byte("ping"), encodeTime(time.Now()))
+		return nil
 	})
 }
 
-// Size is the database file's size in bytes.
+// Size is the database file's size in bytes (the log adds a fixed size).
 func (s *Store) Size() int64 {
 	var n int64
 	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
