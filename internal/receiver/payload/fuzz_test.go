@@ -1,6 +1,9 @@
 package payload
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -81,4 +84,71 @@ func sizeName(n int) string {
 		return "100KB"
 	}
 	return "3KB"
+}
+
+// FuzzParseMatchesEncodingJSON checks the one-pass parser against a
+// reference built on encoding/json, which validates and decodes
+// separately: both accept the same bodies and read the same fields.
+func FuzzParseMatchesEncodingJSON(f *testing.F) {
+	for _, typ := range fake.AcceptedEventTypes {
+		for _, legacy := range []bool{false, true} {
+			body, err := fake.Payload(typ, fake.PayloadOptions{LegacyShape: legacy, PadBytes: 200})
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(body)
+		}
+	}
+	for _, s := range []string{
+		`{"webhookType":"a","id":1.5e3,"start":true,"companyId":"\u00e9\ud800x"}`,
+		`{"event":"a","data":{"id":"1"},"data":{"formId":"2"}}`,
+		`{"event":"a","data":"x"}`, `{"event":"a","data":null,"id":"top"}`,
+		`{"webhookType":"a","webhookType":"b"}`, "{\"webhookType\":\"a\xff\"}",
+		`{"webhookType":"a"} {}`, `{"webhookType":"a",}`, `{"ID":"x","webhookType":"a"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, gotErr := Parse(body)
+		want, wantErr := parseReference(body)
+		if !errors.Is(gotErr, wantErr) || got != want {
+			t.Fatalf("Parse(%q)\n got  %+v, %v\n want %+v, %v", body, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// parseReference is Parse written with encoding/json: exact member
+// names, the last of a repeated name counts, unexpected types ignored.
+func parseReference(body []byte) (Event, error) {
+	body = bytes.TrimSpace(body)
+	var top map[string]json.RawMessage
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &top) != nil {
+		return Event{}, ErrNotJSON
+	}
+	scalar := func(raw json.RawMessage) string {
+		switch {
+		case len(raw) == 0 || raw[0] == '{' || raw[0] == '[' || raw[0] == 'n':
+			return ""
+		case raw[0] == '"':
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			return s
+		}
+		return string(raw)
+	}
+	ev := Event{Type: scalar(top["webhookType"])}
+	f := top
+	if ev.Type == "" && scalar(top["event"]) != "" {
+		ev.Type, ev.Legacy = scalar(top["event"]), true
+		if raw := top["data"]; len(raw) > 0 && raw[0] == '{' {
+			f = nil // without a data object, the top level's fields count
+			_ = json.Unmarshal(raw, &f)
+		}
+	}
+	if ev.Type == "" {
+		return Event{}, ErrNoType
+	}
+	ev.ID, ev.CompanyID, ev.UpdatedAt = scalar(f["id"]), scalar(f["companyId"]), scalar(f["updatedAt"])
+	ev.Start, ev.MeetingTypeID, ev.FormID = scalar(f["start"]), scalar(f["meetingTypeId"]), scalar(f["formId"])
+	return ev, nil
 }

@@ -7,9 +7,12 @@ package payload
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
+	"io"
 	"strings"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Errors of Parse; both mean the request is malformed (400).
@@ -40,50 +43,144 @@ type Event struct {
 	FormID string
 }
 
-// fields are the decoded members of an event object; anything else in the
-// payload is skipped by the decoder without being kept.
-type fields struct {
-	ID            scalar `json:"id"`
-	CompanyID     scalar `json:"companyId"`
-	UpdatedAt     scalar `json:"updatedAt"`
-	Start         scalar `json:"start"`
-	MeetingTypeID scalar `json:"meetingTypeId"`
-	FormID        scalar `json:"formId"`
-}
-
-// wire is both shapes at once: the flat production shape (webhookType next
-// to the fields) and the older {"event": type, "data": {fields}}.
-type wire struct {
-	WebhookType scalar  `json:"webhookType"`
-	EventName   scalar  `json:"event"`
-	Data        *fields `json:"data"`
-	fields
-}
-
-// Parse reads a delivery body. It fails only when the body is not a JSON
-// object or names no event type; unexpected field types are ignored.
+// Parse reads a delivery body in one pass: a validating tokenizer
+// (jsontext, the syntax layer of Go's encoding/json/v2) walks the object's
+// members, reads the few it wants and skips the rest without decoding them.
+// encoding/json's Unmarshal scans a body twice (it validates all of it
+// first) and cost most of the receiver's CPU per event; see
+// docs/benchmarks.md.
+//
+// It fails only when the body is not a single JSON object or names no
+// event type. Fields of an unexpected type are ignored. Member names match
+// exactly; when a name repeats, the last one counts.
 func Parse(body []byte) (Event, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return Event{}, ErrNotJSON
 	}
-	var w wire
-	if err := json.Unmarshal(body, &w); err != nil {
+	d := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(d)
+	d.Reset(bytes.NewBuffer(body), decodeOptions...)
+	var top, data fields
+	var webhookType, eventName string
+	var hasData bool
+	err := readObject(d, func(name []byte) error {
+		switch string(name) {
+		case "webhookType":
+			return readScalar(d, &webhookType)
+		case "event":
+			return readScalar(d, &eventName)
+		case "data":
+			if d.PeekKind() != '{' {
+				hasData = false
+				data = fields{}
+				return d.SkipValue()
+			}
+			hasData, data = true, fields{}
+			return readObject(d, func(name []byte) error { return data.read(d, name) })
+		}
+		return top.read(d, name)
+	})
+	if err != nil {
 		return Event{}, ErrNotJSON
 	}
-	f, ev := w.fields, Event{Type: string(w.WebhookType)}
-	if ev.Type == "" && w.EventName != "" {
-		ev.Type, ev.Legacy = string(w.EventName), true
-		if w.Data != nil {
-			f = *w.Data
+	// Nothing but white space may follow the object.
+	if _, err := d.ReadToken(); err != io.EOF {
+		return Event{}, ErrNotJSON
+	}
+	f, ev := top, Event{Type: webhookType}
+	if ev.Type == "" && eventName != "" {
+		ev.Type, ev.Legacy = eventName, true
+		if hasData {
+			f = data
 		}
 	}
 	if ev.Type == "" {
 		return Event{}, ErrNoType
 	}
-	ev.ID, ev.CompanyID, ev.UpdatedAt = string(f.ID), string(f.CompanyID), string(f.UpdatedAt)
-	ev.Start, ev.MeetingTypeID, ev.FormID = string(f.Start), string(f.MeetingTypeID), string(f.FormID)
+	ev.ID, ev.CompanyID, ev.UpdatedAt = f.id, f.companyID, f.updatedAt
+	ev.Start, ev.MeetingTypeID, ev.FormID = f.start, f.meetingTypeID, f.formID
 	return ev, nil
+}
+
+// decodeOptions match encoding/json's leniency: a body with a repeated
+// member name or invalid UTF-8 inside a string is still a delivery (the
+// bytes are forwarded as received); only its syntax must be JSON.
+var decodeOptions = []jsontext.Options{
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+}
+
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+
+// fields are the members of an event object the receiver keeps.
+type fields struct {
+	id, companyID, updatedAt, start, meetingTypeID, formID string
+}
+
+// read reads the value of member name into f, or skips it.
+func (f *fields) read(d *jsontext.Decoder, name []byte) error {
+	var dst *string
+	switch string(name) {
+	case "id":
+		dst = &f.id
+	case "companyId":
+		dst = &f.companyID
+	case "updatedAt":
+		dst = &f.updatedAt
+	case "start":
+		dst = &f.start
+	case "meetingTypeId":
+		dst = &f.meetingTypeID
+	case "formId":
+		dst = &f.formID
+	default:
+		return d.SkipValue()
+	}
+	return readScalar(d, dst)
+}
+
+// readObject reads an object whose '{' is next, calling member for each
+// member name; member must read or skip the value.
+func readObject(d *jsontext.Decoder, member func(name []byte) error) error {
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return ErrNotJSON
+	}
+	var buf [64]byte
+	for d.PeekKind() != '}' { // 0 on a syntax error: ReadValue reports it
+		name, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		// The decoder validated the name; the only error left is invalid
+		// UTF-8, replaced by U+FFFD like encoding/json does.
+		unquoted, _ := jsontext.AppendUnquote(buf[:0], name)
+		if err := member(unquoted); err != nil {
+			return err
+		}
+	}
+	_, err := d.ReadToken()
+	return err
+}
+
+// readScalar reads a string, number or boolean as text; null, objects and
+// arrays give "" without failing, so a payload whose id is a number, or
+// whose undocumented fields differ from the guess, still parses.
+func readScalar(d *jsontext.Decoder, dst *string) error {
+	v, err := d.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch v.Kind() {
+	case '"':
+		s, _ := jsontext.AppendUnquote(nil, v) // invalid UTF-8 becomes U+FFFD
+		*dst = string(s)
+	case '0', 't', 'f':
+		*dst = string(v)
+	default:
+		*dst = ""
+	}
+	return nil
 }
 
 // DedupKey identifies the event for duplicate detection: a digest of its
@@ -100,28 +197,4 @@ func (e Event) DedupKey(body []byte) [sha256.Size]byte {
 		return [sha256.Size]byte(h.Sum(nil))
 	}
 	return sha256.Sum256([]byte("event\x00" + e.Type + "\x00" + e.ID + "\x00" + e.UpdatedAt))
-}
-
-// scalar decodes a JSON string, number or boolean as text, and null, objects
-// and arrays as "" without failing: a payload whose id is a number, or whose
-// undocumented fields differ from the guess, still parses.
-type scalar string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *scalar) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-		*s = ""
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = scalar(v)
-	case b[0] == '{' || b[0] == '[' || string(b) == "null":
-		*s = ""
-	default: // a number or boolean, already validated by the decoder
-		*s = scalar(strings.Clone(string(b)))
-	}
-	return nil
 }

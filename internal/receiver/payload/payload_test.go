@@ -19,6 +19,8 @@ func TestParse(t *testing.T) {
 			Event{Type: "booking_created", ID: "a1", CompanyID: "c1", UpdatedAt: "u1", Start: "2030-01-02T09:00:00+01:00", MeetingTypeID: "m1"}, nil},
 		{"legacy", `{"event":"form_submission","data":{"id":"s1","formId":"f1","companyId":"c1"}}`,
 			Event{Type: "form_submission", Legacy: true, ID: "s1", FormID: "f1", CompanyID: "c1"}, nil},
+		{"legacy, data not an object", `{"event":"form_submission","data":"x","id":"a"}`, Event{Type: "form_submission", Legacy: true, ID: "a"}, nil},
+		{"repeated name: the last counts", `{"webhookType":"x","id":"1","id":"2","webhookType":"booking_created"}`, Event{Type: "booking_created", ID: "2"}, nil},
 		{"legacy without data", `{"event":"new_employee"}`, Event{Type: "new_employee", Legacy: true}, nil},
 		{"webhookType wins over event", `{"webhookType":"booking_created","event":"x","id":"a"}`, Event{Type: "booking_created", ID: "a"}, nil},
 		{"numeric id", `{"webhookType":"review_submitted","id":1492}`, Event{Type: "review_submitted", ID: "1492"}, nil},
