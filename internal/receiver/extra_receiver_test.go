@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type extraReceiver struct {
 	base  string
 	cache client.Reader
 	logs  *syncBuffer
+	// stop stops it (again: a no-op) and returns how the manager ended.
+	stop func() error
 }
 
 // startExtraReceiver starts a receiver with opts (the shared receiver's
@@ -74,15 +77,22 @@ func startExtraReceiver(t *testing.T, opts Options) *extraReceiver {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("extra receiver: %v", err)
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("extra receiver did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("extra receiver did not stop within 30s")
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("extra receiver: %v", err)
 		}
 		if t.Failed() || os.Getenv("RECEIVER_TEST_LOG") != "" {
 			t.Logf("extra receiver log (last 8 KiB):\n%s", logs.tail(8<<10))
@@ -92,7 +102,7 @@ func startExtraReceiver(t *testing.T, opts Options) *extraReceiver {
 		t.Fatal("extra receiver: cache did not sync")
 	}
 	NewWithT(t).Eventually(r.started.Load).Should(BeTrue())
-	return &extraReceiver{Receiver: r, base: "http://" + r.Addr().String(), cache: mgr.GetCache(), logs: logs}
+	return &extraReceiver{Receiver: r, base: "http://" + r.Addr().String(), cache: mgr.GetCache(), logs: logs, stop: stop}
 }
 
 // endpoint is w's URL at this receiver (generation gen).
