@@ -1,6 +1,9 @@
-// Command manager runs the meetergo operator: the MeetergoWebhook reconciler
-// on the elected leader, and the receiver (meetergo's deliveries, forwarded
-// to the target Services) on every replica, with health probes and metrics.
+// Command manager runs the meetergo operator: the receiver (meetergo's
+// deliveries, forwarded to the target Services), health probes and metrics
+// on every replica, in a manager that never stops for leader election; and
+// the MeetergoWebhook reconciler in leader terms beside it (internal/leader):
+// a replica that loses the Lease stops reconciling and campaigns again,
+// while its receiver keeps serving.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
 	"github.com/meetergo-operator/meetergo-operator/internal/controller"
+	"github.com/meetergo-operator/meetergo-operator/internal/leader"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
 	"github.com/meetergo-operator/meetergo-operator/internal/receiver"
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
@@ -41,6 +45,8 @@ func init() {
 type flags struct {
 	metricsAddr, probeAddr       string
 	secureMetrics, leaderElect   bool
+	leaseDuration, renewDeadline time.Duration
+	retryPeriod                  time.Duration
 	namespace                    string
 	meetergoURL                  string
 	meetergoRPM, meetergoBurst   int
@@ -58,6 +64,9 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over https with authentication and authorization.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
+	flag.DurationVar(&f.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long other replicas wait after the leader's last renewal before taking over.")
+	flag.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps failing to renew its Lease before it stops reconciling (its receiver keeps serving) and campaigns again.")
+	flag.DurationVar(&f.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews, and other replicas try to take over.")
 	flag.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The operator's own namespace: the leader election Lease and the token key Secret live there (default: $POD_NAMESPACE).")
 	flag.StringVar(&f.meetergoURL, "meetergo-api-url", meetergo.DefaultBaseURL, "Base URL of the meetergo API.")
 	flag.IntVar(&f.meetergoRPM, "meetergo-requests-per-minute", 100, "Requests a minute the operator sends per meetergo credential (meetergo allows 100).")
@@ -95,6 +104,17 @@ func main() {
 func run(f flags) error {
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting meetergo-operator", "version", version.Version)
+	election := leader.Election{
+		Enabled:       f.leaderElect,
+		Namespace:     f.namespace,
+		Name:          "meetergo-operator.webhooks.meetergo-operator.io",
+		LeaseDuration: f.leaseDuration,
+		RenewDeadline: f.renewDeadline,
+		RetryPeriod:   f.retryPeriod,
+	}
+	if err := election.Validate(); err != nil {
+		return err
+	}
 
 	metricsOpts := metricsserver.Options{
 		BindAddress:   f.metricsAddr,
@@ -107,16 +127,12 @@ func run(f flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	cfg := ctrl.GetConfigOrDie()
+	// The always-on manager: no leader election, so that nothing here
+	// stops when the Lease is lost.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  f.probeAddr,
-		LeaderElection:          f.leaderElect,
-		LeaderElectionID:        "meetergo-operator.webhooks.meetergo-operator.io",
-		LeaderElectionNamespace: f.namespace,
-		// The process exits right after losing the lease, so nothing keeps
-		// running that another leader also runs.
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: f.probeAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -131,6 +147,8 @@ func run(f flags) error {
 	if err != nil {
 		return err
 	}
+	// One client for the process: its per-credential budget outlives
+	// leader terms.
 	api, err := meetergo.NewHTTPClient(meetergo.Options{
 		BaseURL:           f.meetergoURL,
 		UserAgent:         "meetergo-operator/" + version.Version,
@@ -142,29 +160,30 @@ func run(f flags) error {
 	if err != nil {
 		return err
 	}
-	rec := &controller.MeetergoWebhookReconciler{
-		Client:   mgr.GetClient(),
-		Meetergo: api,
-		Tokens:   deriver,
-		Recorder: mgr.GetEventRecorder("meetergo-operator"),
-		Options: controller.Options{
-			ReceiverURL:       f.receiverURL,
-			AllowHTTP:         f.allowHTTP,
-			WebhookLimit:      f.webhookLimit,
-			ResyncPeriod:      f.resync,
-			QuotaPollInterval: f.quotaPoll,
-			Concurrency:       f.concurrency,
-			TargetsReady:      receiver.TargetsReady,
-		},
-	}
-	if err := rec.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up the MeetergoWebhook controller: %w", err)
-	}
+
 	ropts := f.receiver
 	ropts.Tokens = deriver
 	if _, err := receiver.Setup(ctx, mgr, ropts); err != nil {
 		return fmt.Errorf("setting up the receiver: %w", err)
 	}
+
+	// The reconciler runs in leader terms beside the receiver.
+	terms, err := leader.New(leader.Options{
+		Config:   cfg,
+		Scheme:   scheme,
+		Base:     mgr,
+		Election: election,
+		Setup:    reconciler(f, api, deriver),
+		Log:      ctrl.Log.WithName("leader"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(terms); err != nil {
+		return err
+	}
+
+	// Ready means the receiver is: leading is not required.
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -172,6 +191,32 @@ func run(f flags) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// reconciler sets up a leader term's MeetergoWebhook reconciler: a fresh
+// one on the term's manager, with fresh company caches.
+func reconciler(f flags, api meetergo.Client, deriver *token.Deriver) leader.Setup {
+	return func(ctx context.Context, mgr ctrl.Manager) (func(context.Context) error, error) {
+		rec := &controller.MeetergoWebhookReconciler{
+			Client:   mgr.GetClient(),
+			Meetergo: api,
+			Tokens:   deriver,
+			Recorder: mgr.GetEventRecorder("meetergo-operator"),
+			Options: controller.Options{
+				ReceiverURL:       f.receiverURL,
+				AllowHTTP:         f.allowHTTP,
+				WebhookLimit:      f.webhookLimit,
+				ResyncPeriod:      f.resync,
+				QuotaPollInterval: f.quotaPoll,
+				Concurrency:       f.concurrency,
+				TargetsReady:      receiver.TargetsReady,
+			},
+		}
+		if err := rec.SetupWithManager(ctx, mgr); err != nil {
+			return nil, fmt.Errorf("setting up the MeetergoWebhook controller: %w", err)
+		}
+		return rec.Drain, nil
+	}
 }
 
 // tokenKey loads the key receiver tokens are derived from: a file for local

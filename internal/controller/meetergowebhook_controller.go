@@ -109,6 +109,7 @@ type MeetergoWebhookReconciler struct {
 	Options   Options
 
 	companies *companies
+	inflight  inflight
 	// wake carries resources to reconcile now: those waiting for a slot
 	// that just freed.
 	wake chan event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook]
@@ -129,6 +130,10 @@ type MeetergoWebhookReconciler struct {
 // The shape follows Flux's controllers: fetch; finalizer; then ordered steps
 // while a deferred function patches the status once with what they found.
 func (r *MeetergoWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	if !r.inflight.enter() {
+		return ctrl.Result{}, nil // the leader term is over (Drain)
+	}
+	defer r.inflight.leave()
 	obj := &webhooksv1alpha1.MeetergoWebhook{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -63,6 +63,14 @@ type Options struct {
 	EchoOut *os.File
 	// ExtraArgs are appended to the operator's command line.
 	ExtraArgs []string
+	// LeaderElection runs the operator with --leader-elect and --namespace
+	// Namespace (where its Lease lives), its user bound also to the leader
+	// election Role of config/rbac in that namespace. ExtraArgs may set the
+	// --leader-elect-* durations.
+	LeaderElection bool
+	// RestartableAPIServer lets StopAPIServer and StartAPIServer take the
+	// API server away and bring it back (see testenv.Options).
+	RestartableAPIServer bool
 }
 
 // Env is a running local environment.
@@ -78,6 +86,8 @@ type Env struct {
 	OperatorLog string
 	// MetricsURL serves the operator's Prometheus metrics (plain http here).
 	MetricsURL string
+	// ReadyzURL is the operator's readiness probe.
+	ReadyzURL string
 
 	opts     Options
 	workDir  string
@@ -104,7 +114,7 @@ func Start(opts Options) (_ *Env, err error) {
 	if e.workDir, err = os.MkdirTemp("", "meetergo-local-"); err != nil {
 		return nil, err
 	}
-	if e.K8s, err = testenv.Start(); err != nil {
+	if e.K8s, err = testenv.StartWith(testenv.Options{RestartableAPIServer: opts.RestartableAPIServer}); err != nil {
 		return nil, err
 	}
 	e.cleanup = append(e.cleanup, func() { _ = e.K8s.Stop() })
@@ -143,6 +153,7 @@ func Start(opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 	e.MetricsURL = "http://" + e.metrics + "/metrics"
+	e.ReadyzURL = "http://" + e.probe + "/readyz"
 	e.ReceiverURL = "http://" + e.receiver
 
 	if err := e.echoService(echoSrv.Listener.Addr().(*net.TCPAddr).Port); err != nil {
@@ -186,6 +197,11 @@ func (e *Env) operatorUser() (string, error) {
 	}); err != nil {
 		return "", err
 	}
+	if e.opts.LeaderElection {
+		if err := e.leaderElectionRole(user); err != nil {
+			return "", err
+		}
+	}
 	u, err := e.K8s.AddUser(envtest.User{Name: user}, nil)
 	if err != nil {
 		return "", err
@@ -196,6 +212,33 @@ func (e *Env) operatorUser() (string, error) {
 	}
 	path := filepath.Join(e.workDir, "operator.kubeconfig")
 	return path, os.WriteFile(path, kc, 0o600)
+}
+
+// leaderElectionRole binds the hand-written leader election Role
+// (config/rbac/leader_election_role.yaml) to user in the operator's
+// namespace, as the chart and kustomize do for its ServiceAccount.
+func (e *Env) leaderElectionRole(user string) error {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "leader_election_role.yaml"))
+	if err != nil {
+		return err
+	}
+	role := &rbacv1.Role{}
+	if err := yaml.Unmarshal(raw, role); err != nil {
+		return err
+	}
+	if role.Kind != "Role" || len(role.Rules) == 0 {
+		return errors.New("no Role in config/rbac/leader_election_role.yaml")
+	}
+	role.ObjectMeta = metav1.ObjectMeta{Namespace: e.opts.Namespace, Name: "meetergo-operator-leader-election"}
+	ctx := context.Background()
+	if err := e.K8s.Client.Create(ctx, role); err != nil {
+		return err
+	}
+	return e.K8s.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.opts.Namespace, Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	})
 }
 
 // echoService makes the selectorless Service "echo" (port "http": 80) with
@@ -248,7 +291,7 @@ func (e *Env) StartOperator() error {
 	if err != nil {
 		return err
 	}
-	args := append([]string{
+	args := []string{
 		"--kubeconfig", e.operatorKubeconfig,
 		"--health-probe-bind-address", e.probe,
 		"--metrics-bind-address", e.metrics,
@@ -260,7 +303,11 @@ func (e *Env) StartOperator() error {
 		"--data-dir", filepath.Join(e.workDir, "data"),
 		"--token-key-file", keyFile,
 		"--quota-poll-interval", "2s",
-	}, e.opts.ExtraArgs...)
+	}
+	if e.opts.LeaderElection {
+		args = append(args, "--leader-elect", "--namespace", e.opts.Namespace)
+	}
+	args = append(args, e.opts.ExtraArgs...)
 	cmd := exec.Command(e.opts.Manager, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Forwarding goes through the loopback proxy; nothing else is proxied
@@ -280,7 +327,7 @@ func (e *Env) StartOperator() error {
 func (e *Env) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get("http://" + e.probe + "/readyz")
+		resp, err := http.Get(e.ReadyzURL)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -298,6 +345,28 @@ func (e *Env) waitReady(timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// OperatorRunning tells whether the operator process started by
+// StartOperator is still running.
+func (e *Env) OperatorRunning() bool {
+	if e.operator == nil {
+		return false
+	}
+	select {
+	case <-e.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// StopAPIServer takes the API server away (etcd keeps running); it needs
+// Options.RestartableAPIServer.
+func (e *Env) StopAPIServer() error { return e.K8s.StopAPIServer() }
+
+// StartAPIServer brings the API server back after StopAPIServer, on the
+// same address with the same certificates.
+func (e *Env) StartAPIServer() error { return e.K8s.StartAPIServer() }
 
 // KillOperator ends the operator with SIGKILL: no shutdown of any kind.
 func (e *Env) KillOperator() {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -33,6 +35,9 @@ type Env struct {
 	KubeconfigPath string
 	// AssetsDir holds kube-apiserver, etcd and kubectl.
 	AssetsDir string
+
+	// certDir is the restartable API server's certificate directory.
+	certDir string
 }
 
 // RepoRoot is the root of this repository.
@@ -54,8 +59,23 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
+// Options of StartWith.
+type Options struct {
+	// RestartableAPIServer keeps the API server's certificates in a
+	// directory of the Env's own (envtest deletes its own on Stop), so that
+	// StopAPIServer and StartAPIServer can take the API server away and
+	// bring it back on the same address with the same certificates: every
+	// client made before trusts it again, and every user stays valid. The
+	// control plane is then stopped within a second (kube-apiserver waits
+	// for open watches before it exits; it is killed after that).
+	RestartableAPIServer bool
+}
+
 // Start starts etcd and kube-apiserver and installs the CRDs of config/crd.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(o Options) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
@@ -71,28 +91,82 @@ func Start() (*Env, error) {
 	// Without this the API server publishes the host's address in the
 	// `kubernetes` Endpoints object; nothing here may point outside loopback.
 	env.ControlPlane.GetAPIServer().Configure().Set("endpoint-reconciler-type", "none")
+	var certDir string
+	if o.RestartableAPIServer {
+		if certDir, err = os.MkdirTemp("", "testenv-apiserver-"); err != nil {
+			return nil, err
+		}
+		env.ControlPlane.GetAPIServer().CertDir = certDir
+		env.ControlPlaneStopTimeout = apiServerStopTimeout
+	}
 
 	cfg, err := env.Start()
 	if err != nil {
+		if certDir != "" {
+			_ = os.RemoveAll(certDir)
+		}
 		return nil, fmt.Errorf("starting the control plane from %s: %w", assets, err)
 	}
-	e := &Env{Environment: env, Config: cfg, AssetsDir: assets}
+	e := &Env{Environment: env, Config: cfg, AssetsDir: assets, certDir: certDir}
 	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
-		return nil, errors.Join(err, env.Stop())
+		return nil, errors.Join(err, e.Stop())
 	}
 	user, err := env.AddUser(envtest.User{Name: "envtest-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return nil, errors.Join(err, env.Stop())
+		return nil, errors.Join(err, e.Stop())
 	}
 	kubeconfig, err := user.KubeConfig()
 	if err != nil {
-		return nil, errors.Join(err, env.Stop())
+		return nil, errors.Join(err, e.Stop())
 	}
 	e.KubeconfigPath = filepath.Join(env.ControlPlane.APIServer.CertDir, "admin.kubeconfig")
 	if err := os.WriteFile(e.KubeconfigPath, kubeconfig, 0o600); err != nil {
-		return nil, errors.Join(err, env.Stop())
+		return nil, errors.Join(err, e.Stop())
 	}
 	return e, nil
+}
+
+// apiServerStopTimeout is how long a restartable API server may take to
+// stop before it is killed.
+const apiServerStopTimeout = time.Second
+
+// Stop stops the control plane and removes what it kept on disk.
+func (e *Env) Stop() error {
+	err := e.Environment.Stop()
+	if e.certDir != "" {
+		if isKilled(err) {
+			err = nil // the restartable API server is killed after a second: expected
+		}
+		_ = os.RemoveAll(e.certDir)
+	}
+	return err
+}
+
+// StopAPIServer stops kube-apiserver (etcd keeps running); it needs
+// Options.RestartableAPIServer. Killed after a second if it has not exited.
+func (e *Env) StopAPIServer() error {
+	if e.certDir == "" {
+		return errors.New("testenv: the API server is not restartable (Options.RestartableAPIServer)")
+	}
+	if err := e.ControlPlane.APIServer.Stop(); err != nil && !isKilled(err) {
+		return err
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the
+// same address with the same certificates, and waits until it is healthy.
+func (e *Env) StartAPIServer() error {
+	if e.certDir == "" {
+		return errors.New("testenv: the API server is not restartable (Options.RestartableAPIServer)")
+	}
+	return e.ControlPlane.APIServer.Start()
+}
+
+// isKilled tells whether err says a control plane process was killed after
+// its stop timeout.
+func isKilled(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "timeout waiting for process")
 }
 
 // Kubectl is the path of the kubectl binary built with the control plane.

@@ -110,6 +110,9 @@ func TestChartRendersValues(t *testing.T) {
 		assertFlag(t, c.Args, "token-grace-period", "24h")
 		assertFlag(t, c.Args, "dedup-window", "24h")
 		assertFlag(t, c.Args, "concurrency", "4")
+		assertFlag(t, c.Args, "leader-elect-lease-duration", "15s")
+		assertFlag(t, c.Args, "leader-elect-renew-deadline", "10s")
+		assertFlag(t, c.Args, "leader-elect-retry-period", "2s")
 		assertNoFlag(t, c.Args, "receiver-public-url")
 		assertNoFlag(t, c.Args, "meetergo-api-url")
 		assertNoFlag(t, c.Args, "namespace") // from POD_NAMESPACE
@@ -165,6 +168,7 @@ func TestChartRendersValues(t *testing.T) {
 		if hasArg(c.Args, "--leader-elect") {
 			t.Errorf("--leader-elect with leaderElection.enabled=false: %q", c.Args)
 		}
+		assertNoFlag(t, c.Args, "leader-elect-lease-duration")
 		if c.Image != "ghcr.io/meetergo-operator/meetergo-operator:v9.9.9" {
 			t.Errorf("image %s", c.Image)
 		}

@@ -85,6 +85,9 @@ as [INFO]; `helm template`, install and upgrade stop on it.
 {{- $args := list }}
 {{- if $v.leaderElection.enabled }}
 {{- $args = append $args "--leader-elect" }}
+{{- $args = append $args (printf "--leader-elect-lease-duration=%s" $v.leaderElection.leaseDuration) }}
+{{- $args = append $args (printf "--leader-elect-renew-deadline=%s" $v.leaderElection.renewDeadline) }}
+{{- $args = append $args (printf "--leader-elect-retry-period=%s" $v.leaderElection.retryPeriod) }}
 {{- end }}
 {{- $args = append $args (printf "--health-probe-bind-address=:%d" (int $v.health.port)) }}
 {{- if $v.metrics.enabled }}
