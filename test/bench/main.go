@@ -1,6 +1,11 @@
 // Command bench measures the operator and rewrites docs/benchmarks.md with
 // the figures of this run, each beside its goal or baseline. `make bench`
 // builds what it needs and runs it; it is not part of `make test`.
+//
+// For work on the receiver, -sections receiver runs only its part, and
+// these variables shorten it further: BENCH_SKIP_BARE=1 (no bare
+// baseline), BENCH_SKIP_INGEST=1 (end to end only), BENCH_KEEP_PERF=path
+// (keep the profile's perf.data; -components path summarises one).
 package main
 
 import (
@@ -25,27 +30,79 @@ func main() {
 	out := flag.String("out", filepath.Join(testenv.RepoRoot(), "docs", "benchmarks.md"), "report to write")
 	manager := flag.String("manager", filepath.Join(testenv.RepoRoot(), "bin", "manager"), "operator binary")
 	companies := flag.Int("companies", 200, "companies in the reconcile-at-scale run (resources: 5 per company on average)")
+	sections := flag.String("sections", "gobench,receiver,scale", "sections to run (the report shows only these)")
+	phase := flag.Duration("phase", 6*time.Second, "length of each fixed-rate ingest phase")
+	sat := flag.Duration("saturation", 8*time.Second, "length of each saturation phase (after a 1 s warm-up)")
+	conns := flag.Int("conns", 64, "connections of the load generator")
+	largeEvery := flag.Int("large-every", 20, "every n-th body is about 100 KB (20: 5%)")
+	hold := flag.Bool("hold", true, "suspend the ingest resources, so their deliveries are stored and wait instead of being forwarded during the run")
+	e2eTime := flag.Duration("e2e", 6*time.Second, "length of each end-to-end phase")
+	profile := flag.Bool("profile", true, "record a CPU profile of the receiver at saturation with perf")
+	genProcs := flag.Int("gen-procs", 0, "GOMAXPROCS of this process, which generates the load (0: the default, one per core)")
+	bare := flag.String("serve-bare", "", "internal: serve the bare baseline handler on this address")
+	summarize := flag.String("components", "", "print the components of a perf.data file of the operator and exit")
 	flag.Parse()
-	ctrl.SetLogger(logr.Discard())
-	ctx := context.Background()
-
-	r := &report{started: time.Now()}
-	fmt.Println("==> Go benchmarks of the hot paths")
-	r.goBench = goBenchmarks()
-
-	fmt.Printf("==> reconcile at scale: %d companies\n", *companies)
-	scale, err := reconcileAtScale(ctx, *manager, *companies)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "reconcile at scale:", err)
-		os.Exit(1)
+	if *bare != "" {
+		serveBare(*bare)
+		return
 	}
-	r.scale = scale
+	if *summarize != "" {
+		cs, err := perfComponents(*summarize)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, c := range cs {
+			fmt.Printf("%5.1f%%  %s\n", c.Share, c.Label)
+		}
+		return
+	}
+	ctrl.SetLogger(logr.Discard())
+	handleInterrupts()
+	if *genProcs > 0 {
+		runtime.GOMAXPROCS(*genProcs)
+	}
+	ctx := context.Background()
+	run := map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		run[strings.TrimSpace(s)] = true
+	}
+
+	r := &report{started: time.Now(), run: run, loadBefore: loadAverage()}
+	if l := loadAverage(); l != "" {
+		fmt.Println("==> load average:", l, "(other processes on the machine make every figure noisier)")
+	}
+	if run["gobench"] {
+		fmt.Println("==> Go benchmarks of the hot paths")
+		r.goBench = goBenchmarks()
+	}
+	if run["receiver"] {
+		fmt.Println("==> receiver: ingest against a bare handler, end to end, profile")
+		r.receiver = receiverBenchmarks(ctx, *manager, receiverConfig{
+			ingestConfig: ingestConfig{Rates: []float64{1000, 5000, 10000}, PhaseTime: *phase, SatTime: *sat, Conns: *conns, LargeEvery: *largeEvery},
+			Hold:         *hold, E2ERates: []float64{100, 1000}, E2ETime: *e2eTime, Profile: *profile,
+		})
+		if r.receiver.Err != nil {
+			fmt.Fprintln(os.Stderr, "receiver:", r.receiver.Err)
+			os.Exit(1)
+		}
+	}
+	if run["scale"] {
+		fmt.Printf("==> reconcile at scale: %d companies\n", *companies)
+		scale, err := reconcileAtScale(ctx, *manager, *companies)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reconcile at scale:", err)
+			os.Exit(1)
+		}
+		r.scale = scale
+	}
+	r.took = time.Since(r.started)
 
 	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Println("==> wrote", *out)
+	fmt.Printf("==> wrote %s (%s)\n", *out, r.took.Round(time.Second))
 }
 
 // goBenchmarks runs the packages' testing.B benchmarks.
@@ -66,68 +123,21 @@ func goBenchmarks() string {
 	return strings.Join(keep, "\n")
 }
 
-type report struct {
-	started time.Time
-	goBench string
-	scale   scaleResult
-}
-
-func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	host, _ := os.Hostname()
-	cpu := cpuModel()
-	p("# Benchmarks")
-	p("")
-	p("Written by `make bench` (`go run ./test/bench`) on %s. Every figure below comes from that run.", r.started.UTC().Format("2006-01-02 15:04 MST"))
-	p("")
-	p("| machine | |")
-	p("|---|---|")
-	p("| host | %s, %d cores (%s) |", host, runtime.NumCPU(), cpu)
-	p("| Go | %s %s/%s |", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	p("| command | `make bench` |")
-	p("")
-
-	s := r.scale
-	p("## Reconcile at scale")
-	p("")
-	p("%d MeetergoWebhooks over %d companies (2 to 8 per company), applied at once to a real kube-apiserver; the operator binary talks to the fake meetergo, which enforces production's limits (six webhooks per company, 100 requests a minute per credential with bursts of 200).", s.Resources, s.Companies)
-	p("")
-	p("| figure | measured | goal |")
-	p("|---|---|---|")
-	p("| time until every resource is Registered or QuotaExceeded | %.1f s | < 60 s %s |", s.Settled.Seconds(), verdict(s.Settled < time.Minute))
-	p("| registered / waiting for a slot | %d / %d | 6 per company at most |", s.Registered, s.QuotaExceeded)
-	p("| meetergo API calls to settle | %d (%.2f per resource) | |", s.APICalls, float64(s.APICalls)/float64(max(1, s.Resources)))
-	p("| 429 answers from meetergo | %d | 0 %s |", s.RateLimited, verdict(s.RateLimited == 0))
-	idle := s.Companies - s.WaitingCompanies
-	perIdle := float64(s.SteadyListsIdle) / float64(max(1, idle*s.SteadyPeriods))
-	p("| steady state: API calls per resync period (%s, measured over %d periods), all companies | %d | |", s.SteadyPeriod, s.SteadyPeriods, s.SteadyCalls)
-	p("| steady state: lists per company per resync, the %d companies with no resource waiting | %.2f on average, at most %d in %d periods | at most one list per company per resync %s |", idle, perIdle, s.MaxListsIdle, s.SteadyPeriods, verdict(s.MaxListsIdle <= s.SteadyPeriods+1 && perIdle <= 1.05))
-	p("| steady state: lists per company per resync, the %d companies with a resource waiting for a slot | %.2f | one per `--quota-poll-interval` (10 s) by design: a slot freed in the dashboard is noticed within seconds |", s.WaitingCompanies, float64(s.SteadyListsWaiting)/float64(max(1, s.WaitingCompanies*s.SteadyPeriods)))
-	p("| operator CPU time to settle | %.2f s | |", s.CPUSettle.Seconds())
-	p("")
-	p("## Memory")
-	p("")
-	p("| operator | RSS | anonymous | file-backed | goal |")
-	p("|---|---|---|---|---|")
-	p("| idle, no resources | %.1f MiB | %.1f MiB | %.1f MiB | |", mib(s.RSSIdle.RSS), mib(s.RSSIdle.Anon), mib(s.RSSIdle.File))
-	p("| with %d resources, after settling | %.1f MiB | %.1f MiB | %.1f MiB | RSS < 80 MiB %s |", s.Resources, mib(s.RSSLoaded.RSS), mib(s.RSSLoaded.Anon), mib(s.RSSLoaded.File), verdict(s.RSSLoaded.RSS < 80<<20))
-	p("")
-	p("## Hot paths (Go benchmarks)")
-	p("")
-	p("`go test -run '^$' -bench . -benchmem ./internal/...`; benchstat-friendly lines:")
-	p("")
-	p("```")
-	p("%s", r.goBench)
-	p("```")
-	return b.String()
-}
-
 func verdict(ok bool) string {
 	if ok {
 		return "(met)"
 	}
 	return "(**missed**)"
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuModel() string {

@@ -47,3 +47,32 @@ func readProcess(pid int) process {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// machineCPU is the machine's CPU time by kind, from /proc/stat (in ticks).
+type machineCPU struct {
+	User, System, Idle, IOWait, SoftIRQ, Steal, Total float64
+}
+
+func readMachineCPU() machineCPU {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var v [10]float64
+	for i := 1; i < len(f) && i <= 10; i++ {
+		v[i-1], _ = strconv.ParseFloat(f[i], 64)
+	}
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	m := machineCPU{User: v[0] + v[1], System: v[2] + v[5], Idle: v[3], IOWait: v[4], SoftIRQ: v[6], Steal: v[7]}
+	m.Total = m.User + m.System + m.Idle + m.IOWait + m.SoftIRQ + m.Steal
+	return m
+}
+
+// busy is the share of the machine's CPU time between a and b that was
+// not idle (iowait counts as idle).
+func busy(a, b machineCPU) float64 {
+	t := b.Total - a.Total
+	if t <= 0 {
+		return 0
+	}
+	return 1 - (b.Idle+b.IOWait-a.Idle-a.IOWait)/t
+}

@@ -47,6 +47,7 @@ func reconcileAtScale(ctx context.Context, manager string, companies int) (scale
 	if err != nil {
 		return res, err
 	}
+	defer onInterrupt(func() { _ = env.Stop() })()
 	defer env.Stop()
 
 	// Company i has 2 + i%7 resources (5 on average; those with 7 or 8 wait
@@ -79,15 +80,23 @@ func reconcileAtScale(ctx context.Context, manager string, companies int) (scale
 		return res, err
 	}
 	defer logf.Close()
+	rcvAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	// Everything on 127.0.0.1, the store in the run's directory.
 	op := exec.CommandContext(ctx, manager, "--kubeconfig", env.KubeconfigPath,
 		"--health-probe-bind-address", "0", "--metrics-bind-address", "0",
+		"--receiver-bind-address", rcvAddr, "--data-dir", filepath.Join(dir, "data"),
 		"--meetergo-api-url", srv.URL, "--receiver-public-url", "https://hooks.bench.example.test",
 		"--token-key-file", key, "--resync-period", res.SteadyPeriod.String(), "--zap-log-level", "error")
 	op.Stdout, op.Stderr = logf, logf
 	if err := op.Start(); err != nil {
 		return res, err
 	}
-	defer func() { _ = op.Process.Kill(); _ = op.Wait() }()
+	stopOp := func() { _ = op.Process.Kill(); _ = op.Wait() }
+	defer onInterrupt(stopOp)()
+	defer stopOp()
 	time.Sleep(3 * time.Second) // let the idle process settle before reading its memory
 	res.RSSIdle = readProcess(op.Process.Pid)
 
