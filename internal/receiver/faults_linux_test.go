@@ -38,23 +38,9 @@ func TestAFullDiskAnswers503UntilSpaceFrees(t *testing.T) {
 	})
 	x := startExtraReceiver(t, Options{DataDir: dir, RetryBaseDelay: faultRetryBase, RetryMaxDelay: faultRetryMax})
 	x.refusals.hold = faultHold // 30 s in production
-	ns := namespace(t)
 	tg, up := switchable(t)
-	service(t, ns, "crm", tg)
-	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
-		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
-		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
-		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
-	})
-	x.sees(t, w)
-	var acked [][]byte
-	for range 5 {
-		body := booking(t)
-		code, err := post(x.endpoint(w, 0), body, "application/json")
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(code).To(Equal(http.StatusOK))
-		acked = append(acked, body)
-	}
+	w := hookTo(t, x, tg)
+	acked := postAcked(t, x, w, 5)
 
 	// Another file takes every block left.
 	filler := filepath.Join(dir, "filler")
@@ -120,22 +106,8 @@ func TestAFailedDiskAnswers503AndKeepsWhatItAcknowledged(t *testing.T) {
 	mountExt4(t, img, dir)
 	tg, up := switchable(t)
 	x := startExtraReceiver(t, Options{DataDir: dir, RetryBaseDelay: faultRetryBase, RetryMaxDelay: faultRetryMax})
-	ns := namespace(t)
-	service(t, ns, "crm", tg)
-	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
-		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
-		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
-		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
-	})
-	x.sees(t, w)
-	var acked [][]byte
-	for range 20 {
-		body := booking(t)
-		code, err := post(x.endpoint(w, 0), body, "application/json")
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(code).To(Equal(http.StatusOK))
-		acked = append(acked, body)
-	}
+	w := hookTo(t, x, tg)
+	acked := postAcked(t, x, w, 20)
 
 	unavailable := testutil.ToFloat64(eventsTotal.WithLabelValues("booking_created", outcomeUnavailable))
 	failures := testutil.ToFloat64(commitFailures)
@@ -209,4 +181,35 @@ func shutdownFS(t *testing.T, dir string) {
 	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), ext4IOCShutdown, uintptr(unsafe.Pointer(&flags))); errno != 0 {
 		t.Fatalf("EXT4_IOC_SHUTDOWN: %v", errno)
 	}
+}
+
+// hookTo creates, in a namespace of its own, a resource for booking_created
+// that forwards to tg (up to 50 attempts), and waits until x sees it.
+func hookTo(t *testing.T, x *extraReceiver, tg *target) *webhooksv1alpha1.MeetergoWebhook {
+	t.Helper()
+	ns := namespace(t)
+	service(t, ns, "crm", tg)
+	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
+		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
+		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
+		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
+	})
+	x.sees(t, w)
+	return w
+}
+
+// postAcked posts n bookings to w at x, each of which must get 200, and
+// returns their bodies.
+func postAcked(t *testing.T, x *extraReceiver, w *webhooksv1alpha1.MeetergoWebhook, n int) [][]byte {
+	t.Helper()
+	var acked [][]byte
+	for range n {
+		body := booking(t)
+		code, err := post(x.endpoint(w, 0), body, "application/json")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("posting an event: %d, %v", code, err)
+		}
+		acked = append(acked, body)
+	}
+	return acked
 }

@@ -341,17 +341,28 @@ func TestFullStoreRefusesUntilDeliveriesFreeSpace(t *testing.T) {
 	if err := s.Finish(ctx, keys...); err != nil {
 		t.Fatal(err)
 	}
-	var again []Key
-	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
-		in := incoming("after", "t")
-		if _, err := s.Accept(ctx, in); err == nil {
-			again = fill(1)
-			break
+	// Room comes back as checkpoints apply the deletions and bbolt frees
+	// their pages (a freed page is reusable after the next transaction),
+	// so a refusal on the way is retried, as meetergo retries a 503.
+	again, refusedAgain := 0, 0
+	for deadline := time.Now().Add(10 * time.Second); again < len(keys)/2 && time.Now().Before(deadline); {
+		in := incoming(fmt.Sprintf("after-%d", again), "t")
+		in.Body = bytes.Repeat([]byte("x"), 10<<10)
+		switch _, err := s.Accept(ctx, in); {
+		case err == nil:
+			again++
+		case errors.Is(err, berrors.ErrMaxSizeReached):
+			refusedAgain++
+			time.Sleep(10 * time.Millisecond) // the next checkpoint frees more
+		default:
+			t.Fatal(err)
 		}
 	}
-	if len(again) < len(keys)/2 {
-		t.Errorf("after delivering %d events, %d fitted again", len(keys), len(again))
+	t.Logf("after delivering %d events, %d fitted again within 10 s (%d refusals on the way)", len(keys), again, refusedAgain)
+	if again < len(keys)/2 {
+		t.Errorf("after delivering %d events, only %d fitted again within 10 s", len(keys), again)
 	}
+	fill(1) // and the bound holds once full again
 	if err := s.sync(ctx); err != nil && !errors.Is(err, berrors.ErrMaxSizeReached) {
 		t.Fatal(err)
 	}
