@@ -71,6 +71,13 @@ type Options struct {
 	// RestartableAPIServer lets StopAPIServer and StartAPIServer take the
 	// API server away and bring it back (see testenv.Options).
 	RestartableAPIServer bool
+	// OperatorEnv is appended to the operator process's environment
+	// (GOMAXPROCS=2, GOGC=200, …).
+	OperatorEnv []string
+	// Proxy, if set, makes the handler of the operator's HTTP_PROXY from
+	// the loopback proxy (192.0.2.x to 127.0.0.1): it may answer some
+	// requests itself and pass the rest on to loopback.
+	Proxy func(loopback http.Handler) http.Handler
 }
 
 // Env is a running local environment.
@@ -139,17 +146,21 @@ func Start(opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	proxy := httptest.NewServer(lp)
+	var ph http.Handler = lp
+	if opts.Proxy != nil {
+		ph = opts.Proxy(lp)
+	}
+	proxy := httptest.NewServer(ph)
 	e.proxyURL = proxy.URL
 	e.cleanup = append(e.cleanup, proxy.Close)
 
-	if e.receiver, err = freeAddr(); err != nil {
+	if e.receiver, err = FreeAddr(); err != nil {
 		return nil, err
 	}
-	if e.probe, err = freeAddr(); err != nil {
+	if e.probe, err = FreeAddr(); err != nil {
 		return nil, err
 	}
-	if e.metrics, err = freeAddr(); err != nil {
+	if e.metrics, err = FreeAddr(); err != nil {
 		return nil, err
 	}
 	e.MetricsURL = "http://" + e.metrics + "/metrics"
@@ -254,8 +265,16 @@ func (e *Env) echoService(port int) error {
 		StringData: map[string]string{"secret": SigningKey}}); err != nil {
 		return err
 	}
+	return e.Service(ctx, "echo", EchoAddress, port)
+}
+
+// Service makes the selectorless Service name (port "http": 80) in
+// Options.Namespace whose EndpointSlice names addr (a never-routed
+// 192.0.2.x, which the proxy maps to 127.0.0.1) with port.
+func (e *Env) Service(ctx context.Context, name, addr string, port int) error {
+	c, ns := e.K8s.Client, e.opts.Namespace
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "echo"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{
 			Name: "http", Port: 80, TargetPort: intstr.FromInt32(int32(port)), Protocol: corev1.ProtocolTCP,
 		}}},
@@ -264,11 +283,11 @@ func (e *Env) echoService(port int) error {
 		return err
 	}
 	return c.Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "echo-1",
-			Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: name}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{EchoAddress},
+			Addresses:  []string{addr},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
 		}},
 		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
@@ -278,7 +297,11 @@ func (e *Env) echoService(port int) error {
 // StartOperator starts the operator binary, pointed at the fake meetergo and
 // the control plane, with plain-http endpoints allowed for local use. Its
 // data directory survives restarts.
-func (e *Env) StartOperator() error {
+func (e *Env) StartOperator() error { return e.StartOperatorBinary(e.opts.Manager) }
+
+// StartOperatorBinary is StartOperator with another build of the operator
+// than Options.Manager (one with symbols, say), on the same data directory.
+func (e *Env) StartOperatorBinary(manager string) error {
 	if e.operator != nil {
 		return errors.New("the operator is running")
 	}
@@ -300,7 +323,7 @@ func (e *Env) StartOperator() error {
 		"--receiver-bind-address", e.receiver,
 		"--receiver-public-url", e.ReceiverURL,
 		"--allow-insecure-http",
-		"--data-dir", filepath.Join(e.workDir, "data"),
+		"--data-dir", e.DataDir(),
 		"--token-key-file", keyFile,
 		"--quota-poll-interval", "2s",
 	}
@@ -308,12 +331,13 @@ func (e *Env) StartOperator() error {
 		args = append(args, "--leader-elect", "--namespace", e.opts.Namespace)
 	}
 	args = append(args, e.opts.ExtraArgs...)
-	cmd := exec.Command(e.opts.Manager, args...)
+	cmd := exec.Command(manager, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Forwarding goes through the loopback proxy; nothing else is proxied
 	// (Go never proxies loopback destinations such as meetergo's fake and
 	// the API server here).
 	cmd.Env = append(os.Environ(), "HTTP_PROXY="+e.proxyURL, "http_proxy="+e.proxyURL, "NO_PROXY=", "no_proxy=")
+	cmd.Env = append(cmd.Env, e.opts.OperatorEnv...)
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return err
@@ -359,6 +383,25 @@ func (e *Env) OperatorRunning() bool {
 		return true
 	}
 }
+
+// OperatorPID is the operator process's ID while StartOperator's process
+// runs, else 0.
+func (e *Env) OperatorPID() int {
+	if !e.OperatorRunning() {
+		return 0
+	}
+	return e.operator.Process.Pid
+}
+
+// ReceiverAddr is the operator receiver's host:port on 127.0.0.1.
+func (e *Env) ReceiverAddr() string { return e.receiver }
+
+// WorkDir is the environment's directory (removed by Stop); the operator's
+// data directory, log and token key are in it.
+func (e *Env) WorkDir() string { return e.workDir }
+
+// DataDir is the operator's data directory.
+func (e *Env) DataDir() string { return filepath.Join(e.workDir, "data") }
 
 // StopAPIServer takes the API server away (etcd keeps running); it needs
 // Options.RestartableAPIServer.
@@ -426,7 +469,8 @@ func Tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freeAddr() (string, error) {
+// FreeAddr is a free TCP address on 127.0.0.1 (host:port).
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

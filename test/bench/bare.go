@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/meetergo-operator/meetergo-operator/internal/localenv"
 )
 
 // The baseline: a bare net/http handler that reads the body and answers
@@ -44,7 +46,7 @@ func startBare() (*bareProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := localenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func endToEnd(ctx context.Context, env *opEnv, bodies *bodySet, rates []float64,
 	if err != nil {
 		return nil, err
 	}
-	t := target{addr: env.rcvAddr, path: path}
+	t := target{addr: env.ReceiverAddr(), path: path}
 	// A few events first, so that connections to the targets are open, as
 	// they would be in steady operation.
 	bodies.tag = 0xe2e0ffff
@@ -107,13 +107,13 @@ func endToEnd(ctx context.Context, env *opEnv, bodies *bodySet, rates []float64,
 		n := int(rate * d.Seconds())
 		bodies.tag = 0xe2e00000 + uint32(i)
 		tg.reset(bodies.tag, n)
-		p0, m0, c0 := readProcess(env.pid()), scrape(env.metrics), readMachineCPU()
-		smp := startSampler(env.pid())
+		p0, m0, c0 := readProcess(env.OperatorPID()), scrape(env.MetricsURL), readMachineCPU()
+		smp := startSampler(env.OperatorPID())
 		ack := openLoop(t, bodies, rate, d, conns, &hooks{base: tg.base, sent: tg.sent})
 		waitFor(func() bool { return tg.count() >= 2*ack.Accepted }, 30*time.Second)
 		peak := smp.stop()
-		p := e2ePhase{Rate: rate, Ack: ack, Expected: 2 * ack.Accepted, ServerCPU: readProcess(env.pid()).CPU - p0.CPU,
-			Commits: commitsBetween(m0, scrape(env.metrics)), Busy: busy(c0, readMachineCPU()), Peak: peak}
+		p := e2ePhase{Rate: rate, Ack: ack, Expected: 2 * ack.Accepted, ServerCPU: readProcess(env.OperatorPID()).CPU - p0.CPU,
+			Commits: commitsBetween(m0, scrape(env.MetricsURL)), Busy: busy(c0, readMachineCPU()), Peak: peak}
 		tg.mu.Lock()
 		p.lat = slices.Clone(tg.lat)
 		p.Duplicates = tg.dups

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/localenv"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo/fake"
 )
 
@@ -212,8 +213,8 @@ type receiverServer struct {
 	hook *webhooksv1alpha1.MeetergoWebhook
 }
 
-func (r *receiverServer) pid() int        { return r.env.pid() }
-func (r *receiverServer) scrape() metrics { return scrape(r.env.metrics) }
+func (r *receiverServer) pid() int        { return r.env.OperatorPID() }
+func (r *receiverServer) scrape() metrics { return scrape(r.env.MetricsURL) }
 
 func (r *receiverServer) prepare(ctx context.Context, phase int) (target, error) {
 	hook, path, err := r.env.webhook(ctx, fmt.Sprintf("ingest-%d", phase), "sink")
@@ -227,20 +228,20 @@ func (r *receiverServer) prepare(ctx context.Context, phase int) (target, error)
 		}
 		time.Sleep(time.Second) // for the receiver's cache to see it
 	}
-	return target{addr: r.env.rcvAddr, path: path}, nil
+	return target{addr: r.env.ReceiverAddr(), path: path}, nil
 }
 
 func (r *receiverServer) finish(ctx context.Context) error {
 	if r.hook == nil {
 		return nil
 	}
-	if err := client.IgnoreNotFound(r.env.k8s.Client.Delete(ctx, r.hook)); err != nil {
+	if err := client.IgnoreNotFound(r.env.K8s.Client.Delete(ctx, r.hook)); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		m := r.scrape()
-		err := r.env.k8s.Client.Get(ctx, client.ObjectKeyFromObject(r.hook), r.hook)
+		err := r.env.K8s.Client.Get(ctx, client.ObjectKeyFromObject(r.hook), r.hook)
 		held := m.sum("meetergo_operator_delivery_queue_depth")
 		if errors.IsNotFound(err) && held == 0 {
 			r.hook = nil
@@ -287,11 +288,11 @@ func sink(got func([]byte)) http.Handler {
 // padded to about 3 KB (meetergo's typical size, as in the baselines),
 // every LargeEvery-th padded to about 100 KB (meetergo's largest).
 func payloads(largeEvery int) (*bodySet, error) {
-	small, err := fake.Payload("booking_created", fake.PayloadOptions{CompanyID: benchCompany, PadBytes: 3 << 10})
+	small, err := fake.Payload("booking_created", fake.PayloadOptions{CompanyID: localenv.CompanyID, PadBytes: 3 << 10})
 	if err != nil {
 		return nil, err
 	}
-	large, err := fake.Payload("booking_created", fake.PayloadOptions{CompanyID: benchCompany, PadBytes: 100_000})
+	large, err := fake.Payload("booking_created", fake.PayloadOptions{CompanyID: localenv.CompanyID, PadBytes: 100_000})
 	if err != nil {
 		return nil, err
 	}

@@ -12,10 +12,11 @@ import (
 // sample by its name and labels as written ("name{a=\"b\"}").
 type metrics map[string]float64
 
-func scrape(addr string) metrics {
+// scrape reads the operator's metrics at url.
+func scrape(url string) metrics {
 	m := metrics{}
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
+	resp, err := c.Get(url)
 	if err != nil {
 		return m
 	}

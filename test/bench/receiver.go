@@ -65,7 +65,7 @@ func receiverBenchmarks(ctx context.Context, manager string, cfg receiverConfig)
 	}
 
 	fmt.Println("  -> the operator's receiver (control plane, fake meetergo, operator binary)")
-	env, err := startOpEnv()
+	env, err := startOpEnv(manager)
 	if err != nil {
 		res.Err = err
 		return res
@@ -75,19 +75,19 @@ func receiverBenchmarks(ctx context.Context, manager string, cfg receiverConfig)
 		res.Err = err
 		return res
 	}
-	if err := env.startOperator(manager); err != nil {
+	if err := env.StartOperator(); err != nil {
 		res.Err = err
 		return res
 	}
 	time.Sleep(2 * time.Second)
-	res.IdleRSS = readProcess(env.pid())
-	settle(env.pid())
-	res.Fsync, res.FsyncP99 = fsyncCost(env.dir)
+	res.IdleRSS = readProcess(env.OperatorPID())
+	settle(env.OperatorPID())
+	res.Fsync, res.FsyncP99 = fsyncCost(env.WorkDir())
 
 	// End to end first, on a fresh store; then ingest.
 	if cfg.E2ETime > 0 {
 		fmt.Println("  -> end to end")
-		settle(env.pid())
+		settle(env.OperatorPID())
 		res.E2E, err = endToEnd(ctx, env, bodies, cfg.E2ERates, cfg.E2ETime, cfg.Conns)
 		if err != nil {
 			res.Err = fmt.Errorf("end to end: %w\noperator log:\n%s", err, env.logTail())
@@ -117,28 +117,28 @@ func receiverBenchmarks(ctx context.Context, manager string, cfg receiverConfig)
 // profileSaturation restarts the operator from an unstripped build and
 // records its stacks during a closed-loop run.
 func profileSaturation(ctx context.Context, env *opEnv, rs *receiverServer, bodies *bodySet, cfg ingestConfig) ([]profileEntry, []component, phaseResult, error) {
-	bin, err := buildWithSymbols(env.dir)
+	bin, err := buildWithSymbols(env.WorkDir())
 	if err != nil {
 		return nil, nil, phaseResult{}, err
 	}
-	env.stopOperator()
-	if err := env.startOperator(bin); err != nil {
+	env.StopOperator()
+	if err := env.StartOperatorBinary(bin); err != nil {
 		return nil, nil, phaseResult{}, err
 	}
 	t, err := rs.prepare(ctx, 99)
 	if err != nil {
 		return nil, nil, phaseResult{}, err
 	}
-	settle(env.pid())
-	file := filepath.Join(env.dir, "perf.data")
+	settle(env.OperatorPID())
+	file := filepath.Join(env.WorkDir(), "perf.data")
 	var p phaseResult
 	var perf *perfRecord
 	var p0, p1 process
 	bodies.tag = 0xbe99ffff
 	p.loadResult = closedLoop(t, bodies, cfg.SatTime, time.Second, cfg.Conns, func() {
-		p0 = readProcess(env.pid())
-		perf, err = startPerf(env.pid(), cfg.SatTime, file)
-	}, func() { p1 = readProcess(env.pid()) })
+		p0 = readProcess(env.OperatorPID())
+		perf, err = startPerf(env.OperatorPID(), cfg.SatTime, file)
+	}, func() { p1 = readProcess(env.OperatorPID()) })
 	p.ServerCPU = p1.CPU - p0.CPU
 	if err != nil {
 		return nil, nil, p, err

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/localenv"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo/fake"
 	"github.com/meetergo-operator/meetergo-operator/internal/testenv"
 )
@@ -80,7 +81,7 @@ func reconcileAtScale(ctx context.Context, manager string, companies int) (scale
 		return res, err
 	}
 	defer logf.Close()
-	rcvAddr, err := freeAddr()
+	rcvAddr, err := localenv.FreeAddr()
 	if err != nil {
 		return res, err
 	}
