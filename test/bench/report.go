@@ -289,7 +289,7 @@ func (r *report) profileSection(p func(string, ...any)) {
 		return
 	}
 	perEvent := rc.ProfileSat.CPUPer1000() / 1000
-	p("CPU profile of the operator process during a closed-loop ingest run at saturation (%d connections, %s; %.0f events/s and %s of operator CPU per event during the profiled run), taken with `perf record -g` at 999 Hz on a build of the same source with its symbol table (`bin/manager` is stripped), started afresh for it. Shares are of all samples of the process, user and kernel (system calls count to the Go code that made them).", rc.Cfg.Conns, rc.Cfg.SatTime, rc.ProfileSat.Throughput(), us(perEvent))
+	p("CPU profile of the operator process during a closed-loop ingest run at saturation (%d connections, %s; %.0f events/s and %s of operator CPU per event during the profiled run), taken with `perf record -g` at 999 Hz on a build of the same source with its symbol table (`bin/manager` is stripped), started afresh for it. perf rather than Go's pprof: the operator serves no pprof endpoint, and perf also shows the kernel's side (the `fdatasync`s, loopback TCP, page cache), which pprof folds into the Go frame that made the system call. Shares are of all samples of the process, user and kernel (system calls count to the Go code that made them).", rc.Cfg.Conns, rc.Cfg.SatTime, rc.ProfileSat.Throughput(), us(perEvent))
 	p("")
 	if len(rc.Components) > 0 {
 		p("Each sample counted once, by the first of these that its stack passes through:")
