@@ -37,16 +37,18 @@ type Accepted struct {
 // Accept stores an event with a pending delivery per target, unless its
 // duplicate key is already known, and returns once that is durable.
 func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
-	var out Accepted
 	meta, err := json.Marshal(in.Event)
 	if err != nil {
-		return out, err
+		return Accepted{}, err
 	}
 	dk := newDedupEntry(in.DedupScope, in.DedupKey, in.DedupUntil)
+	// The commit loop fills r; it is read only after the write's result
+	// came back (a write given up on by ctx may still be running).
+	r := &Accepted{}
 	err = s.update(ctx, func(tx *txn) error {
-		out = Accepted{Event: in.Event}
+		*r = Accepted{Event: in.Event}
 		if tx.seen(dk, in.Event.ReceivedAt) {
-			out.Duplicate = true
+			r.Duplicate = true
 			return nil
 		}
 		tx.remember(dk)
@@ -54,7 +56,7 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 			return nil
 		}
 		seq := tx.nextSeq()
-		out.Event.Seq = seq
+		r.Event.Seq = seq
 		key := seqBytes(seq)
 		tx.put(bEvents, key, meta)
 		tx.put(bBodies, key, in.Body)
@@ -65,7 +67,10 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return Accepted{}, err
+	}
+	return *r, nil
 }
 
 // Body returns a copy of the event's body.

@@ -201,7 +201,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	// of a sixteenth for a small store, so that most of it can be used.
 	db.AllocSize = int(min(max(s.budget/16, 32<<10), 16<<20) &^ 4095)
 	db.MaxSize = int(s.budget)
-	s.limit = s.budget - int64(db.AllocSize)
+	// Admission leaves room for what a checkpoint needs beyond the data it
+	// adds: bbolt grows the file in steps of AllocSize and refuses a step
+	// that would pass MaxSize less one step, and a commit writes new copies
+	// of every page it changes before the old ones are free (at most a
+	// sealed log's worth of changes per checkpoint). Without it a store
+	// could admit writes that no checkpoint can then write.
+	s.limit = s.budget - 2*int64(db.AllocSize) - s.logSize
 	if err := s.load(); err != nil {
 		return fail("loading", err)
 	}
@@ -614,7 +620,9 @@ func (l *loop) done(r ckptResult) {
 	}
 	l.waiters = keep
 	off := l.s.logs[l.s.active].off
-	if off > 0 && (l.sealWanted || len(l.waiters) > 0 || off >= l.s.logSize/2) {
+	// A crash (tests) stops at once: no further checkpoint may start.
+	crashing := l.s.crash && l.s.closing.Load()
+	if off > 0 && !crashing && (l.sealWanted || len(l.waiters) > 0 || off >= l.s.logSize/2) {
 		l.seal()
 	}
 }
@@ -687,8 +695,10 @@ func (s *Store) checkpointLoop() {
 				s.opts.OnCheckpoint(len(entries), time.Since(start), err)
 			}
 			if err == nil {
-				s.ov.forget(entries, upTo)
+				// Usage first: between the two, admission counts the
+				// checkpointed data twice rather than not at all.
 				s.refreshUsage()
+				s.ov.forget(entries, upTo)
 				s.failed.Store(nil)
 			} else {
 				err = fmt.Errorf("store: checkpoint: %w", err)

@@ -196,6 +196,13 @@ func openLogFile(path string, size int64) (*logFile, error) {
 			_ = f.Truncate(lf.size)
 		}
 	}
+	// fill syncs the directory; if it could not run, the new file's entry
+	// must be made durable all the same, or a power loss could take the
+	// file, and the acknowledged records in it, with it.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
 	return lf, nil
 }
 
