@@ -121,6 +121,9 @@ type Store struct {
 
 	ckptReq  chan uint64
 	ckptDone chan ckptResult
+	// ckptStop ends the checkpointer's retries once shutdown has had the
+	// last result it waits for.
+	ckptStop chan struct{}
 	closing  atomic.Bool
 	// crash makes Close skip the final checkpoint, as a crash would (tests).
 	crash bool
@@ -161,7 +164,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		opts: opts, ov: newOverlay(), logSize: logSize, budget: int64(opts.MaxBytes) - 2*logSize,
 		live: map[Key]uint8{}, refs: map[uint64]int{},
-		ckptReq: make(chan uint64, 1), ckptDone: make(chan ckptResult),
+		ckptReq: make(chan uint64, 1), ckptDone: make(chan ckptResult), ckptStop: make(chan struct{}),
 		writes: make(chan *write, opts.MaxBatch), done: make(chan struct{}),
 	}
 	// The database opens without a size bound: what the log holds was
@@ -444,6 +447,7 @@ type loop struct {
 	waiters    []waiter
 	timer      *time.Timer
 	timerSet   bool
+	crashing   bool // shutdown in crash mode (tests): start no checkpoint
 }
 
 type waiter struct {
@@ -621,8 +625,7 @@ func (l *loop) done(r ckptResult) {
 	l.waiters = keep
 	off := l.s.logs[l.s.active].off
 	// A crash (tests) stops at once: no further checkpoint may start.
-	crashing := l.s.crash && l.s.closing.Load()
-	if off > 0 && !crashing && (l.sealWanted || len(l.waiters) > 0 || off >= l.s.logSize/2) {
+	if off > 0 && !l.crashing && (l.sealWanted || len(l.waiters) > 0 || off >= l.s.logSize/2) {
 		l.seal()
 	}
 }
@@ -652,6 +655,7 @@ func (l *loop) shutdown() {
 	s.closing.Store(true)
 	for {
 		if s.crash && l.inflight {
+			l.crashing = true
 			l.done(<-s.ckptDone)
 			break
 		}
@@ -676,12 +680,13 @@ func (l *loop) shutdown() {
 	for _, w := range l.waiters {
 		w.err <- ErrClosed
 	}
+	close(s.ckptStop)
 	close(s.ckptReq)
 	l.timer.Stop()
 }
 
 // checkpointLoop writes sealed epochs into the database file, retrying
-// one that fails until it succeeds (or the store closes).
+// one that fails until it succeeds (or the store has closed).
 func (s *Store) checkpointLoop() {
 	for upTo := range s.ckptReq {
 		for {
@@ -704,11 +709,24 @@ func (s *Store) checkpointLoop() {
 				err = fmt.Errorf("store: checkpoint: %w", err)
 				s.failed.Store(&err)
 			}
-			s.ckptDone <- ckptResult{upTo: upTo, err: err}
-			if err == nil || s.closing.Load() {
+			// A failed checkpoint is retried until it succeeds or the
+			// store has closed: shutdown waits for a result while one is
+			// in flight, so the checkpointer must not give up on its own
+			// (it once did on seeing the store closing, after the commit
+			// loop had taken the failure: Close then waited for ever).
+			select {
+			case s.ckptDone <- ckptResult{upTo: upTo, err: err}:
+			case <-s.ckptStop:
+				return
+			}
+			if err == nil {
 				break
 			}
-			time.Sleep(s.opts.CheckpointInterval)
+			select {
+			case <-time.After(s.opts.CheckpointInterval):
+			case <-s.ckptStop:
+				return
+			}
 		}
 	}
 }
