@@ -107,6 +107,7 @@ type Env struct {
 	proxyURL           string
 	operator           *exec.Cmd
 	exited             chan struct{}
+	replicas           []*Replica
 	cleanup            []func()
 }
 
@@ -305,25 +306,41 @@ func (e *Env) StartOperatorBinary(manager string) error {
 	if e.operator != nil {
 		return errors.New("the operator is running")
 	}
-	keyFile := filepath.Join(e.workDir, "token.key")
-	if err := os.WriteFile(keyFile, []byte(TokenKey), 0o600); err != nil {
-		return err
-	}
 	e.OperatorLog = filepath.Join(e.workDir, "operator.log")
-	logFile, err := os.OpenFile(e.OperatorLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	cmd, exited, err := e.spawn(manager, operatorAddrs{receiver: e.receiver, probe: e.probe, metrics: e.metrics}, e.DataDir(), e.OperatorLog)
 	if err != nil {
 		return err
 	}
+	e.operator, e.exited = cmd, exited
+	return e.waitReady(30 * time.Second)
+}
+
+// operatorAddrs are the addresses one operator process listens on.
+type operatorAddrs struct{ receiver, probe, metrics string }
+
+// spawn starts the operator binary with its log appended to logPath and
+// returns the process and a channel closed once it has exited. Every
+// process registers Env.ReceiverURL at meetergo (in a cluster, the URL of
+// the Service in front of every replica) and listens on addrs.
+func (e *Env) spawn(manager string, addrs operatorAddrs, dataDir, logPath string) (*exec.Cmd, chan struct{}, error) {
+	keyFile := filepath.Join(e.workDir, "token.key")
+	if err := os.WriteFile(keyFile, []byte(TokenKey), 0o600); err != nil {
+		return nil, nil, err
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
 	args := []string{
 		"--kubeconfig", e.operatorKubeconfig,
-		"--health-probe-bind-address", e.probe,
-		"--metrics-bind-address", e.metrics,
+		"--health-probe-bind-address", addrs.probe,
+		"--metrics-bind-address", addrs.metrics,
 		"--metrics-secure=false",
 		"--meetergo-api-url", e.MeetergoURL,
-		"--receiver-bind-address", e.receiver,
+		"--receiver-bind-address", addrs.receiver,
 		"--receiver-public-url", e.ReceiverURL,
 		"--allow-insecure-http",
-		"--data-dir", e.DataDir(),
+		"--data-dir", dataDir,
 		"--token-key-file", keyFile,
 		"--quota-poll-interval", "2s",
 	}
@@ -340,18 +357,24 @@ func (e *Env) StartOperatorBinary(manager string) error {
 	cmd.Env = append(cmd.Env, e.opts.OperatorEnv...)
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
-		return err
+		return nil, nil, err
 	}
-	e.operator, e.exited = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(e.exited) }()
-	return e.waitReady(30 * time.Second)
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(exited) }()
+	return cmd, exited, nil
 }
 
 // waitReady waits until the operator's readiness probe passes.
 func (e *Env) waitReady(timeout time.Duration) error {
+	return waitReady(e.ReadyzURL, e.OperatorLog, e.exited, timeout)
+}
+
+// waitReady waits until readyz answers 200, failing early if the process
+// exits (closing exited) meanwhile; the error then holds its log's tail.
+func waitReady(readyz, logPath string, exited <-chan struct{}, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(e.ReadyzURL)
+		resp, err := http.Get(readyz)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -359,8 +382,8 @@ func (e *Env) waitReady(timeout time.Duration) error {
 			}
 		}
 		select {
-		case <-e.exited:
-			return fmt.Errorf("the operator exited during start-up; its log:\n%s", Tail(e.OperatorLog, 20))
+		case <-exited:
+			return fmt.Errorf("the operator exited during start-up; its log:\n%s", Tail(logPath, 20))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -425,14 +448,20 @@ func (e *Env) signalOperator(sig syscall.Signal) {
 	if e.operator == nil {
 		return
 	}
-	_ = e.operator.Process.Signal(sig)
-	select {
-	case <-e.exited:
-	case <-time.After(15 * time.Second):
-		_ = e.operator.Process.Kill()
-		<-e.exited
-	}
+	signalAndWait(e.operator, e.exited, sig)
 	e.operator = nil
+}
+
+// signalAndWait sends sig to cmd's process and waits for it to exit,
+// killing it after 15 s.
+func signalAndWait(cmd *exec.Cmd, exited <-chan struct{}, sig syscall.Signal) {
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // Kubectl runs the real kubectl against the control plane.
@@ -444,9 +473,10 @@ func (e *Env) Kubectl(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// Stop ends everything Start and StartOperator started.
+// Stop ends everything Start, StartOperator and StartReplica started.
 func (e *Env) Stop() {
 	e.StopOperator()
+	e.stopReplicas()
 	for i := len(e.cleanup) - 1; i >= 0; i-- {
 		e.cleanup[i]()
 	}
@@ -477,4 +507,97 @@ func FreeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// Replica is one more operator process beside the others, as a Deployment
+// with several replicas runs them: same binary, user, namespace, token key
+// and arguments, with its own receiver, probe and metrics ports, data
+// directory and log. Every replica registers Env.ReceiverURL at meetergo
+// (the Service's URL in a cluster), where only StartOperator's process
+// listens: to reach one replica, post to its ReceiverURL with the
+// registered path.
+type Replica struct {
+	// N numbers the replicas from 1 in the order StartReplica made them.
+	N int
+	// ReceiverURL is this replica's own receiver (http://127.0.0.1:port).
+	ReceiverURL string
+	// MetricsURL and ReadyzURL are its metrics and readiness probe.
+	MetricsURL, ReadyzURL string
+	// Log is its log file; DataDir its data directory.
+	Log, DataDir string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartReplica starts one more operator process (Options.Manager) and waits
+// until it is ready. Replicas need Options.LeaderElection: without it each
+// would reconcile. Stop ends every replica still running.
+func (e *Env) StartReplica() (*Replica, error) {
+	if !e.opts.LeaderElection {
+		return nil, errors.New("replicas need Options.LeaderElection")
+	}
+	r := &Replica{N: len(e.replicas) + 1}
+	var addrs operatorAddrs
+	for _, a := range []*string{&addrs.receiver, &addrs.probe, &addrs.metrics} {
+		var err error
+		if *a, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	r.ReceiverURL = "http://" + addrs.receiver
+	r.MetricsURL = "http://" + addrs.metrics + "/metrics"
+	r.ReadyzURL = "http://" + addrs.probe + "/readyz"
+	dir := filepath.Join(e.workDir, fmt.Sprintf("replica-%d", r.N))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	r.Log = filepath.Join(dir, "operator.log")
+	r.DataDir = filepath.Join(dir, "data")
+	cmd, exited, err := e.spawn(e.opts.Manager, addrs, r.DataDir, r.Log)
+	if err != nil {
+		return nil, err
+	}
+	r.cmd, r.exited = cmd, exited
+	e.replicas = append(e.replicas, r)
+	if err := waitReady(r.ReadyzURL, r.Log, r.exited, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("replica %d: %w", r.N, err)
+	}
+	return r, nil
+}
+
+// Running tells whether the replica's process is still running.
+func (r *Replica) Running() bool {
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// PID is the replica's process ID.
+func (r *Replica) PID() int { return r.cmd.Process.Pid }
+
+// Kill ends the replica with SIGKILL (no shutdown of any kind: it does not
+// hand its Lease back) and waits for it to exit.
+func (r *Replica) Kill() { signalAndWait(r.cmd, r.exited, syscall.SIGKILL) }
+
+// Stop ends the replica with SIGTERM and waits for it (SIGKILL after 15 s).
+func (r *Replica) Stop() {
+	if r.Running() {
+		signalAndWait(r.cmd, r.exited, syscall.SIGTERM)
+	}
+}
+
+// stopReplicas stops every replica still running, all at once.
+func (e *Env) stopReplicas() {
+	done := make(chan struct{})
+	for _, r := range e.replicas {
+		go func() { r.Stop(); done <- struct{}{} }()
+	}
+	for range e.replicas {
+		<-done
+	}
+	e.replicas = nil
 }
