@@ -30,6 +30,7 @@ import (
 	"github.com/meetergo-operator/meetergo-operator/internal/leader"
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
 	"github.com/meetergo-operator/meetergo-operator/internal/receiver"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/forward"
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
 	"github.com/meetergo-operator/meetergo-operator/internal/version"
 )
@@ -85,6 +86,14 @@ func parseFlags() (flags, zap.Options) {
 	flag.DurationVar(&f.receiver.DedupWindow, "dedup-window", receiver.DefaultDedupWindow, "How long a delivered event is remembered to drop meetergo's duplicates.")
 	flag.Float64Var(&f.receiver.RateLimit, "receiver-rate-limit", 0, "Requests a second accepted per resource (0: no limit); excess gets 429.")
 	flag.IntVar(&f.receiver.RateBurst, "receiver-rate-burst", 0, "Burst of --receiver-rate-limit (default: the limit).")
+	flag.IntVar(&f.receiver.StoreMaxBytes, "receiver-store-max-bytes", receiver.DefaultStoreMaxBytes, "Bound of the receiver's store on disk (set it below the volume's size); when full, new events get 503 until deliveries free room.")
+	flag.Int64Var(&f.receiver.MaxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest request body accepted; larger ones get 413 (meetergo's are at most about 100 KB).")
+	flag.IntVar(&f.receiver.Workers, "receiver-workers", forward.DefaultWorkers, "Deliveries to target Services attempted at once.")
+	flag.DurationVar(&f.receiver.RetryBaseDelay, "delivery-retry-base-delay", forward.DefaultRetryBaseDelay, "First wait before a failed delivery is tried again (it doubles up to --delivery-retry-max-delay).")
+	flag.DurationVar(&f.receiver.RetryMaxDelay, "delivery-retry-max-delay", forward.DefaultRetryMaxDelay, "Longest wait between two attempts of a delivery.")
+	flag.DurationVar(&f.receiver.DeadLetterRetention, "delivery-dead-letter-retention", forward.DefaultDeadLetterRetention, "How long a dead letter (a delivery that used up its attempts) is kept for a replay.")
+	flag.DurationVar(&f.receiver.EventInterval, "receiver-event-interval", receiver.DefaultEventInterval, "At most one Kubernetes Event per resource and reason per interval (later occurrences are counted in it).")
+	flag.DurationVar(&f.receiver.StatusFlushInterval, "receiver-status-interval", receiver.DefaultStatusFlushInterval, "How often status.delivery is updated.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

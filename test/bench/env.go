@@ -47,7 +47,10 @@ func startOpEnv(manager string) (_ *opEnv, err error) {
 	e.Env, err = localenv.Start(localenv.Options{
 		Manager:   manager,
 		Namespace: benchNamespace,
-		ExtraArgs: []string{"--zap-log-level", "error"},
+		ExtraArgs: []string{"--zap-log-level", "error",
+			// Room for every event of a saturation phase, whose deliveries are
+			// held: the run measures ingest, not the full store's 503s.
+			"--receiver-store-max-bytes", "4294967296"},
 		Proxy: func(lp http.Handler) http.Handler {
 			e.targets.lp = lp
 			return e.targets

@@ -106,6 +106,7 @@ as [INFO]; `helm template`, install and upgrade stop on it.
 {{- $args = append $args (printf "--token-grace-period=%s" $v.receiver.tokenGracePeriod) }}
 {{- $args = append $args (printf "--dedup-window=%s" $v.receiver.dedupWindow) }}
 {{- $args = append $args (printf "--data-dir=%s" $v.persistence.mountPath) }}
+{{- $args = append $args (printf "--receiver-store-max-bytes=%d" (int64 $v.receiver.storeMaxBytes)) }}
 {{- with $v.meetergo.apiURL }}
 {{- $args = append $args (printf "--meetergo-api-url=%s" .) }}
 {{- end }}
