@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,14 +15,17 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBindAddress         = ":8082"
-	DefaultTokenGracePeriod    = 24 * time.Hour
-	DefaultDedupWindow         = 24 * time.Hour
-	DefaultMaxBodyBytes        = 1 << 20
-	DefaultReadHeaderTimeout   = 5 * time.Second
-	DefaultBodyReadTimeout     = 10 * time.Second
-	DefaultShutdownTimeout     = 10 * time.Second
-	DefaultStoreMaxBytes       = 1 << 30
+	DefaultBindAddress       = ":8082"
+	DefaultTokenGracePeriod  = 24 * time.Hour
+	DefaultDedupWindow       = 24 * time.Hour
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultBodyReadTimeout   = 10 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultStoreMaxBytes     = 1 << 30
+	// MinStoreMaxBytes is the smallest store bound: below it the log
+	// files and the room a checkpoint needs leave no space for events.
+	MinStoreMaxBytes           = 1 << 20
 	DefaultEventInterval       = 10 * time.Second
 	DefaultStatusFlushInterval = 5 * time.Second
 )
@@ -88,6 +92,9 @@ func (o *Options) complete() error {
 	}
 	if o.RateLimit < 0 || o.RateBurst < 0 {
 		return errors.New("receiver: RateLimit and RateBurst must not be negative")
+	}
+	if o.StoreMaxBytes > 0 && o.StoreMaxBytes < MinStoreMaxBytes {
+		return fmt.Errorf("receiver: StoreMaxBytes (--receiver-store-max-bytes) must be at least %d (1 MiB), not %d", MinStoreMaxBytes, o.StoreMaxBytes)
 	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
