@@ -15,8 +15,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
 )
 
 // TestAFullDiskAnswers503UntilSpaceFrees puts the receiver's data
@@ -55,13 +53,7 @@ func TestAFullDiskAnswers503UntilSpaceFrees(t *testing.T) {
 	// Space comes back.
 	g.Expect(os.Remove(filler)).To(Succeed())
 	g.Eventually(x.ready, 30*time.Second).Should(Succeed())
-	var last []byte
-	g.Eventually(func() int {
-		last = booking(t)
-		code, _ := post(x.endpoint(w, 0), last, "application/json")
-		return code
-	}, 30*time.Second).Should(Equal(http.StatusOK))
-	acked = append(acked, last)
+	acked = append(acked, acceptedAgain(t, x, w))
 	up.Store(true)
 	expectAllDelivered(t, tg, acked)
 	expectNeverDelivered(t, tg, refused)
@@ -181,35 +173,4 @@ func shutdownFS(t *testing.T, dir string) {
 	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), ext4IOCShutdown, uintptr(unsafe.Pointer(&flags))); errno != 0 {
 		t.Fatalf("EXT4_IOC_SHUTDOWN: %v", errno)
 	}
-}
-
-// hookTo creates, in a namespace of its own, a resource for booking_created
-// that forwards to tg (up to 50 attempts), and waits until x sees it.
-func hookTo(t *testing.T, x *extraReceiver, tg *target) *webhooksv1alpha1.MeetergoWebhook {
-	t.Helper()
-	ns := namespace(t)
-	service(t, ns, "crm", tg)
-	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
-		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
-		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
-		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
-	})
-	x.sees(t, w)
-	return w
-}
-
-// postAcked posts n bookings to w at x, each of which must get 200, and
-// returns their bodies.
-func postAcked(t *testing.T, x *extraReceiver, w *webhooksv1alpha1.MeetergoWebhook, n int) [][]byte {
-	t.Helper()
-	var acked [][]byte
-	for range n {
-		body := booking(t)
-		code, err := post(x.endpoint(w, 0), body, "application/json")
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("posting an event: %d, %v", code, err)
-		}
-		acked = append(acked, body)
-	}
-	return acked
 }

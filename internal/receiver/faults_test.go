@@ -94,15 +94,8 @@ func TestAFullStoreAnswers503UntilSpaceFrees(t *testing.T) {
 	g := NewWithT(t)
 	x := startExtraReceiver(t, Options{StoreMaxBytes: 1 << 20, RetryBaseDelay: faultRetryBase, RetryMaxDelay: faultRetryMax})
 	x.refusals.hold = faultHold // 30 s in production
-	ns := namespace(t)
 	tg, up := switchable(t)
-	service(t, ns, "crm", tg)
-	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
-		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
-		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
-		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
-	})
-	x.sees(t, w)
+	w := hookTo(t, x, tg)
 	unavailable := testutil.ToFloat64(eventsTotal.WithLabelValues("booking_created", outcomeUnavailable))
 	failures := testutil.ToFloat64(commitFailures)
 
@@ -120,13 +113,7 @@ func TestAFullStoreAnswers503UntilSpaceFrees(t *testing.T) {
 	up.Store(true)
 	expectAllDelivered(t, tg, acked)
 	g.Eventually(x.ready, 30*time.Second).Should(Succeed())
-	var more []byte
-	g.Eventually(func() int {
-		more = booking(t)
-		code, _ := post(x.endpoint(w, 0), more, "application/json")
-		return code
-	}, 30*time.Second).Should(Equal(http.StatusOK))
-	expectAllDelivered(t, tg, [][]byte{more})
+	expectAllDelivered(t, tg, [][]byte{acceptedAgain(t, x, w)})
 	expectNeverDelivered(t, tg, refused)
 }
 
@@ -139,4 +126,48 @@ func expectNeverDelivered(t *testing.T, tg *target, refused []byte) {
 			t.Fatal("an event answered 503 was forwarded")
 		}
 	}
+}
+
+// hookTo creates, in a namespace of its own, a resource for booking_created
+// that forwards to tg (up to 50 attempts), and waits until x sees it.
+func hookTo(t *testing.T, x *extraReceiver, tg *target) *webhooksv1alpha1.MeetergoWebhook {
+	t.Helper()
+	ns := namespace(t)
+	service(t, ns, "crm", tg)
+	w := webhook(t, ns, "hook", webhooksv1alpha1.MeetergoWebhookSpec{
+		EventTypes: []webhooksv1alpha1.EventType{"booking_created"},
+		Targets:    []webhooksv1alpha1.Target{toTarget("crm", "/")},
+		Delivery:   webhooksv1alpha1.DeliverySpec{MaxAttempts: 50},
+	})
+	x.sees(t, w)
+	return w
+}
+
+// postAcked posts n bookings to w at x, each of which must get 200, and
+// returns their bodies.
+func postAcked(t *testing.T, x *extraReceiver, w *webhooksv1alpha1.MeetergoWebhook, n int) [][]byte {
+	t.Helper()
+	var acked [][]byte
+	for range n {
+		body := booking(t)
+		code, err := post(x.endpoint(w, 0), body, "application/json")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("posting an event: %d, %v", code, err)
+		}
+		acked = append(acked, body)
+	}
+	return acked
+}
+
+// acceptedAgain posts bookings to w at x until one is answered 200 (the
+// receiver has recovered by itself), and returns that one's body.
+func acceptedAgain(t *testing.T, x *extraReceiver, w *webhooksv1alpha1.MeetergoWebhook) []byte {
+	t.Helper()
+	var body []byte
+	NewWithT(t).Eventually(func() int {
+		body = booking(t)
+		code, _ := post(x.endpoint(w, 0), body, "application/json")
+		return code
+	}, 30*time.Second).Should(Equal(http.StatusOK))
+	return body
 }

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +31,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -44,12 +42,8 @@ import (
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
 )
 
-// apiServerStopTimeout is how long kube-apiserver may take to stop on
-// SIGTERM before it is killed.
-const apiServerStopTimeout = time.Second
-
 var (
-	env     *envtest.Environment
+	env     *testenv.Env
 	cfg     *rest.Config
 	k8s     client.Client
 	tokens  *token.Deriver
@@ -66,48 +60,19 @@ func run(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard))) // each test's manager has a logger of its own
 	SetDefaultEventuallyTimeout(60 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
-	assets, err := testenv.AssetsDir()
-	if err != nil {
+	// A restartable API server: same address and certificates after a
+	// restart, so the clients made now keep trusting it.
+	var err error
+	if env, err = testenv.StartWith(testenv.Options{RestartableAPIServer: true}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// The API server's certificates live in a directory of ours, so that
-	// Stop does not delete them and Start serves the same ones again: the
-	// clients made now keep trusting the restarted server.
-	certDir, err := os.MkdirTemp("", "apioutage-certs-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(certDir) }()
-	env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-		// kube-apiserver's graceful shutdown waits for the receiver's
-		// watches; after this it is killed.
-		ControlPlaneStopTimeout: apiServerStopTimeout,
-	}
-	apiServer := env.ControlPlane.GetAPIServer()
-	apiServer.CertDir = certDir
-	apiServer.Configure().Set("endpoint-reconciler-type", "none") // nothing outside loopback
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
 		return 1
 	}
 	defer func() {
-		// kube-apiserver may be killed after apiServerStopTimeout: fine.
-		if err := env.Stop(); err != nil && !strings.Contains(err.Error(), "timeout waiting for process kube-apiserver to stop") {
+		if err := env.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
 		}
 	}()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = webhooksv1alpha1.AddToScheme(scheme)
-	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	cfg, k8s = env.Config, env.Client
 	if tokens, err = token.NewDeriver([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -209,10 +174,7 @@ func TestEventsAreTakenAndForwardedWhileTheAPIServerIsDown(t *testing.T) {
 	statusFailed := counter(t, "meetergo_operator_receiver_status_updates_total", "result", "failed")
 	eventsFailed := counter(t, "meetergo_operator_receiver_kube_events_total", "result", "failed")
 	stopped := time.Now()
-	if err := env.ControlPlane.APIServer.Stop(); err != nil {
-		// Killed after apiServerStopTimeout: an outage all the same.
-		g.Expect(err).To(MatchError(ContainSubstring("timeout waiting for process kube-apiserver to stop")))
-	}
+	g.Expect(env.StopAPIServer()).To(Succeed())
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), &webhooksv1alpha1.MeetergoWebhook{})).NotTo(Succeed(), "the API server is down")
 
 	const during = 10
@@ -229,7 +191,7 @@ func TestEventsAreTakenAndForwardedWhileTheAPIServerIsDown(t *testing.T) {
 	}).Should(BeNumerically(">", 0), "Kubernetes Events fail and are kept")
 
 	// It comes back on the same address with the same certificates.
-	g.Expect(env.ControlPlane.APIServer.Start()).To(Succeed())
+	g.Expect(env.StartAPIServer()).To(Succeed())
 	restarted := time.Now()
 	t.Logf("the API server was down for %s", restarted.Sub(stopped).Round(100*time.Millisecond))
 
