@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -54,11 +55,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rpm := fs.Int("requests-per-minute", fake.DefaultRequestsPerMinute, "rate limit per credential")
 	burst := fs.Int("burst", fake.DefaultBurst, "burst per credential")
 	planWall := fs.Bool("plan-wall", false, "answer 403 PLAN_LIMIT_REACHED on the webhook routes")
+	planWallStatus := fs.Int("plan-wall-status", fake.DefaultPlanWallStatus, "HTTP status of the plan wall (400..599)")
+	planWallOnCreate := fs.Bool("plan-wall-on-create", false, "answer the plan wall on POST /webhooks only (list, update and delete work)")
 	latency := fs.Duration("latency", 0, "delay added to every API request")
+	listShape := fs.String("list-shape", "", `GET /webhooks answers a bare array ("") or an object wrapping it under this key (data, items, webhooks, results)`)
+	descMax := fs.Int("description-max-length", 0, "cut stored descriptions at this many characters (0: unlimited)")
+	idField := fs.String("payload-id-field", "", `name of the delivered payload's id: "id" (default) or "appointmentId"`)
 	loopback := fs.Bool("deliver-loopback", true, "connect every delivery to 127.0.0.1 at the endpoint's port, whatever its host")
-	var personal, platform stringList
+	var personal, platform, anyCompany stringList
 	fs.Var(&personal, "personal-token", "add a personal token (rgo-...) of the seed's first user (repeatable)")
-	fs.Var(&platform, "platform-key", "add a platform key of the seed's first company (repeatable)")
+	fs.Var(&platform, "platform-key", "add a platform key (ak_live:...) of the seed's first company (repeatable)")
+	fs.Var(&anyCompany, "any-company-platform-key", "add a platform key (ak_live:...) that acts for users of every company (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,9 +88,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.PlanWall = *planWall
 		case "latency":
 			cfg.Latency.Duration = *latency
+		case "plan-wall-status":
+			cfg.PlanWallStatus = *planWallStatus
+		case "plan-wall-on-create":
+			cfg.PlanWallOnCreate = *planWallOnCreate
+		case "list-shape":
+			cfg.ListShape = *listShape
+		case "description-max-length":
+			cfg.DescriptionMaxLength = *descMax
+		case "payload-id-field":
+			cfg.PayloadIDField = *idField
 		}
 	})
-	if err := cfg.addTokens(personal, platform); err != nil {
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := cfg.addTokens(personal, platform, anyCompany); err != nil {
 		return err
 	}
 	opts := fake.Options{Settings: cfg.Settings, Seed: *cfg.Seed, FaultSeed: cfg.FaultSeed}
@@ -117,8 +137,8 @@ func serve(ctx context.Context, srv *fake.Server, addr string, stdout, stderr io
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	s := srv.Settings()
-	fmt.Fprintf(stderr, "fake meetergo: %d webhooks per company, %d requests/min burst %d per credential, retry-after %t, plan wall %t; admin API under /admin/\n",
-		s.WebhookLimit, s.RequestsPerMinute, s.Burst, s.RetryAfter, s.PlanWall)
+	fmt.Fprintf(stderr, "fake meetergo: %d webhooks per company, %d requests/min burst %d per credential, retry-after %t, plan wall %t (on create %t, status %d), list shape %q, description max %d, payload id field %q; admin API under /admin/\n",
+		s.WebhookLimit, s.RequestsPerMinute, s.Burst, s.RetryAfter, s.PlanWall, s.PlanWallOnCreate, s.PlanWallStatus, s.ListShape, s.DescriptionMaxLength, s.PayloadIDField)
 
 	select {
 	case err := <-served:
@@ -159,13 +179,36 @@ func readConfig(path string) (config, error) {
 	return cfg, nil
 }
 
-// addTokens adds the --personal-token and --platform-key credentials.
-func (c *config) addTokens(personal, platform []string) error {
+// check refuses settings the server would misread.
+func (c *config) check() error {
+	switch {
+	case c.PlanWallStatus != 0 && (c.PlanWallStatus < 400 || c.PlanWallStatus > 599):
+		return fmt.Errorf("plan wall status %d: want 400..599", c.PlanWallStatus)
+	case c.DescriptionMaxLength < 0:
+		return errors.New("description max length must not be negative")
+	case c.PayloadIDField != "" && c.PayloadIDField != fake.IDFieldID && c.PayloadIDField != fake.IDFieldAppointmentID:
+		return fmt.Errorf("payload id field %q: want %q or %q", c.PayloadIDField, fake.IDFieldID, fake.IDFieldAppointmentID)
+	}
+	return nil
+}
+
+// addTokens adds the --personal-token, --platform-key and
+// --any-company-platform-key credentials. Platform keys must look like
+// meetergo's (ak_live:...): the operator's client refuses other shapes.
+func (c *config) addTokens(personal, platform, anyCompany []string) error {
 	if len(personal) > 0 && len(c.Seed.Users) == 0 {
 		return errors.New("--personal-token needs a user in the seed")
 	}
 	if len(platform) > 0 && len(c.Seed.Companies) == 0 {
 		return errors.New("--platform-key needs a company in the seed")
+	}
+	for _, t := range append(slices.Clone(platform), anyCompany...) {
+		if !strings.HasPrefix(t, "ak_live:") {
+			return errors.New("--platform-key and --any-company-platform-key must start with ak_live:")
+		}
+	}
+	for _, t := range anyCompany {
+		c.Seed.Credentials = append(c.Seed.Credentials, fake.Credential{Token: t, AnyCompany: true})
 	}
 	for _, t := range personal {
 		if !strings.HasPrefix(t, "rgo-") {
@@ -174,9 +217,6 @@ func (c *config) addTokens(personal, platform []string) error {
 		c.Seed.Credentials = append(c.Seed.Credentials, fake.Credential{Token: t, UserID: c.Seed.Users[0].ID})
 	}
 	for _, t := range platform {
-		if strings.HasPrefix(t, "rgo-") {
-			return errors.New("--platform-key must not start with rgo-")
-		}
 		c.Seed.Credentials = append(c.Seed.Credentials, fake.Credential{Token: t, CompanyID: c.Seed.Companies[0].ID})
 	}
 	return nil

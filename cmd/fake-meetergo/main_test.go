@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -114,10 +115,46 @@ func TestBinaryRefusesBadInput(t *testing.T) {
 		{"--config", "/does/not/exist.json"},
 		{"--personal-token", "ak_live:not-personal"},
 		{"--platform-key", "rgo-not-a-platform-key"},
+		{"--platform-key", "not-a-meetergo-key"},
+		{"--any-company-platform-key", "ak_test:x:y"},
+		{"--plan-wall-status", "200"},
+		{"--description-max-length", "-1"},
+		{"--payload-id-field", "bookingId"},
 		{"--no-such-flag"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestBinaryUnknownsSwitches: every switch for meetergo's unknowns can be
+// set by a flag, and the one-key-several-companies credential works.
+func TestBinaryUnknownsSwitches(t *testing.T) {
+	const anyKey = "ak_live:00000000-0000-4000-8000-0000000000aa:anycompanysecret"
+	url := startBinary(t, "--plan-wall-status", "406", "--plan-wall-on-create", "--list-shape", "data",
+		"--description-max-length", "12", "--payload-id-field", "appointmentId", "--any-company-platform-key", anyKey)
+	resp, err := http.Get(url + "/admin/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s fake.Settings
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	_ = resp.Body.Close()
+	if err != nil || s.PlanWallStatus != 406 || !s.PlanWallOnCreate || s.ListShape != "data" || s.DescriptionMaxLength != 12 || s.PayloadIDField != "appointmentId" {
+		t.Fatalf("settings %+v, %v", s, err)
+	}
+	for _, user := range []string{fake.SeedAdminID, fake.SeedOtherUserID} {
+		req, _ := http.NewRequest(http.MethodGet, url+"/v4/user/me", nil)
+		req.Header.Set("Authorization", "Bearer "+anyKey)
+		req.Header.Set("x-meetergo-api-user-id", user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("--any-company-platform-key acting for %s: %d", user, resp.StatusCode)
 		}
 	}
 }

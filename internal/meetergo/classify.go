@@ -62,17 +62,22 @@ func statusError(req request, status int, body []byte) *Error {
 	return e
 }
 
-// reasonFor maps a status (and, for 400 and 403, the body) to a Reason.
+// planLimitCode marks a plan wall in an error body.
+const planLimitCode = "PLAN_LIMIT_REACHED"
+
+// reasonFor maps a status (and, for 400, the body) to a Reason. The plan
+// wall's code is read before the status: meetergo's own clients take any
+// non-2xx answer carrying it for a plan wall, not only a 403.
 func reasonFor(status int, body errorJSON) Reason {
 	switch {
+	case strings.EqualFold(strings.TrimSpace(body.Code), planLimitCode):
+		return ReasonPlanLimit
 	case status == http.StatusBadRequest && mentionsUserHeader(body):
 		return ReasonMissingUserID
 	case status == http.StatusBadRequest, status == http.StatusUnprocessableEntity:
 		return ReasonInvalid
 	case status == http.StatusUnauthorized:
 		return ReasonUnauthorized
-	case status == http.StatusForbidden && body.Code == "PLAN_LIMIT_REACHED":
-		return ReasonPlanLimit
 	case status == http.StatusForbidden:
 		return ReasonForbidden
 	case status == http.StatusNotFound:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/go-logr/logr"
 )
@@ -91,7 +92,9 @@ func (h *HTTPClient) WhoAmI(ctx context.Context, c Credential) (Identity, error)
 	return Identity{UserID: string(v.ID), CompanyID: string(v.CompanyID), IsAdmin: v.IsAdmin}, nil
 }
 
-// ListWebhooks implements Client. Anything but a JSON array, even an empty
+// ListWebhooks implements Client. The answer is a JSON array; an object
+// wrapping it is read too (see decodeList) and counted in
+// meetergo_operator_api_list_wrapped_total. Anything else, even an empty
 // body, is an Unexpected error: reading it as "no webhooks" could make the
 // caller register a duplicate.
 func (h *HTTPClient) ListWebhooks(ctx context.Context, c Credential) ([]Webhook, error) {
@@ -99,9 +102,17 @@ func (h *HTTPClient) ListWebhooks(ctx context.Context, c Credential) ([]Webhook,
 	if err != nil {
 		return nil, err
 	}
-	var v []webhookJSON
-	if err := resp.decode(&v); err != nil || v == nil {
-		return nil, resp.unexpected(opList, "the answer is not a JSON array of webhooks")
+	v, wrappedIn, err := decodeList(resp.body)
+	if err != nil || v == nil {
+		msg := "the answer is not a JSON array of webhooks"
+		if err != nil {
+			msg = err.Error()
+		}
+		return nil, resp.unexpected(opList, msg)
+	}
+	if wrappedIn != "" {
+		h.metrics.listWrapped.WithLabelValues(wrappedIn).Inc()
+		h.log.V(1).Info("meetergo wrapped the webhook list in an object", "key", wrappedIn, "credential", c.Fingerprint())
 	}
 	out := make([]Webhook, len(v))
 	for i := range v {
@@ -122,6 +133,7 @@ func (h *HTTPClient) CreateWebhook(ctx context.Context, c Credential, in Webhook
 		return Webhook{}, err
 	}
 	w, err := resp.webhook(opCreate, "", in)
+	w.DescriptionTruncated = err == nil && truncated(w.Description, in.Description)
 	switch {
 	case err != nil:
 		return Webhook{}, err
@@ -144,7 +156,15 @@ func (h *HTTPClient) UpdateWebhook(ctx context.Context, c Credential, id string,
 	if err != nil {
 		return Webhook{}, err
 	}
-	return resp.webhook(opUpdate, id, in)
+	w, err := resp.webhook(opUpdate, id, in)
+	w.DescriptionTruncated = err == nil && truncated(w.Description, in.Description)
+	return w, err
+}
+
+// truncated reports a description stored shorter than sent, cut at its
+// end: what a server that silently truncates answers.
+func truncated(stored, sent string) bool {
+	return sent != "" && len(stored) < len(sent) && strings.HasPrefix(sent, stored)
 }
 
 // DeleteWebhook implements Client. Any 2xx, with or without a body, is

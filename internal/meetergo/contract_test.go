@@ -315,7 +315,7 @@ func TestPredicates(t *testing.T) {
 		meetergo.ReasonPlanLimit: meetergo.IsPlanLimit, meetergo.ReasonQuotaExceeded: meetergo.IsQuotaExceeded,
 		meetergo.ReasonNotFound: meetergo.IsNotFound, meetergo.ReasonRateLimited: meetergo.IsRateLimited,
 		meetergo.ReasonTransient: meetergo.IsTransient, meetergo.ReasonInvalid: meetergo.IsInvalid,
-		meetergo.ReasonMissingUserID: meetergo.IsMissingUserID,
+		meetergo.ReasonMissingUserID: meetergo.IsMissingUserID, meetergo.ReasonUnsupportedCredential: meetergo.IsUnsupportedCredential,
 	}
 	for reason := range preds {
 		err := fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", &meetergo.Error{Op: "x", Reason: reason}))

@@ -8,10 +8,14 @@ import (
 	"strings"
 )
 
-// personalTokenPrefix starts every personal access token.
-const personalTokenPrefix = "rgo-"
+// personalTokenPrefix starts every personal access token, platformKeyPrefix
+// every platform API key.
+const (
+	personalTokenPrefix = "rgo-"
+	platformKeyPrefix   = "ak_live:"
+)
 
-// CredentialKind tells the two kinds of meetergo credential apart.
+// CredentialKind tells the kinds of meetergo credential apart.
 type CredentialKind string
 
 const (
@@ -21,6 +25,11 @@ const (
 	// PlatformKey is a platform API key ("ak_live:<uuid>:<secret>"). It acts
 	// for the user named by Credential.UserID, sent as x-meetergo-api-user-id.
 	PlatformKey CredentialKind = "PlatformKey"
+	// UnsupportedCredential is any other token. meetergo would take it for
+	// a short-lived login token (a session), which expires within hours and
+	// cannot be renewed by the operator; the client refuses it before
+	// sending anything (ReasonUnsupportedCredential).
+	UnsupportedCredential CredentialKind = "UnsupportedCredential"
 )
 
 // Credential is what the client authenticates with. Token is the bearer
@@ -35,13 +44,17 @@ type Credential struct {
 	UserID string
 }
 
-// Kind reports whether c is a personal token or a platform key. Anything
-// that does not start with "rgo-" is taken for a platform key.
+// Kind reports whether c is a personal token ("rgo-..."), a platform key
+// ("ak_live:...") or neither (UnsupportedCredential, also for an empty
+// token). The prefixes are matched exactly, case and all.
 func (c Credential) Kind() CredentialKind {
-	if strings.HasPrefix(c.Token, personalTokenPrefix) {
+	switch {
+	case strings.HasPrefix(c.Token, personalTokenPrefix):
 		return PersonalToken
+	case strings.HasPrefix(c.Token, platformKeyPrefix):
+		return PlatformKey
 	}
-	return PlatformKey
+	return UnsupportedCredential
 }
 
 // Fingerprint is a short hex digest of the token: stable, safe to log and
@@ -58,6 +71,8 @@ func (c Credential) String() string {
 		return "empty credential"
 	case c.Kind() == PersonalToken:
 		return personalTokenPrefix + "…(redacted)"
+	case c.Kind() == UnsupportedCredential:
+		return "unsupported credential (redacted)"
 	case c.UserID == "":
 		return "platform key (redacted) without user id"
 	default:
@@ -116,6 +131,8 @@ func (c Credential) check(op operation) error {
 		return localError(op, ReasonUnauthorized, "the credential has no token")
 	case !validHeaderValue(c.Token):
 		return localError(op, ReasonUnauthorized, "the token contains characters not allowed in an HTTP header")
+	case c.Kind() == UnsupportedCredential:
+		return localError(op, ReasonUnsupportedCredential, unsupportedMessage)
 	case c.Kind() == PersonalToken:
 		return nil
 	case c.UserID == "":
@@ -125,6 +142,11 @@ func (c Credential) check(op operation) error {
 	}
 	return nil
 }
+
+// unsupportedMessage says which kinds of credential work; it never quotes
+// the token.
+const unsupportedMessage = "the token is neither a personal access token (rgo-…) nor a platform API key (ak_live:…); " +
+	"only these two kinds work (meetergo would take any other shape for a short-lived login token)"
 
 // validHeaderValue accepts printable ASCII without spaces, which covers both
 // kinds of token and uuids and rules out header injection.

@@ -19,6 +19,8 @@ func TestCredentialNeverPrintsTheToken(t *testing.T) {
 		{Credential{Token: "rgo-" + secret}, PersonalToken, "rgo-…(redacted)"},
 		{Credential{Token: "ak_live:0b3f0000-0000-4000-8000-000000000000:" + secret, UserID: "u-1"}, PlatformKey, "platform key (redacted) for user u-1"},
 		{Credential{Token: "ak_live:0b3f0000-0000-4000-8000-000000000000:" + secret}, PlatformKey, "without user id"},
+		{Credential{Token: "ak_test:0b3f0000-0000-4000-8000-000000000000:" + secret, UserID: "u-1"}, UnsupportedCredential, "unsupported credential (redacted)"},
+		{Credential{Token: "eyJ0b3f0000." + secret}, UnsupportedCredential, "unsupported credential (redacted)"},
 	} {
 		if tc.cred.Kind() != tc.kind {
 			t.Errorf("Kind() = %s, want %s", tc.cred.Kind(), tc.kind)
@@ -63,6 +65,10 @@ func TestCheckRefusesUnusableCredentials(t *testing.T) {
 		{Credential{Token: "ak_live:id:secret", UserID: "a\nb"}, ReasonInvalid},
 		{Credential{Token: "rgo-fine"}, ""},
 		{Credential{Token: "ak_live:id:secret", UserID: "u"}, ""},
+		{Credential{Token: "session.jwt.secret", UserID: "u"}, ReasonUnsupportedCredential},
+		{Credential{Token: "ak_test:id:secret", UserID: "u"}, ReasonUnsupportedCredential},
+		{Credential{Token: "Rgo-secret"}, ReasonUnsupportedCredential},
+		{Credential{Token: "not a token secret"}, ReasonUnauthorized},
 	} {
 		err := tc.cred.check(opList)
 		if got := ReasonOf(err); got != tc.want {

@@ -83,12 +83,13 @@ func TestEmptySuccessBodies(t *testing.T) {
 		}
 	}
 
-	// A create without an id and a list that is not an array cannot be
-	// used: both would mislead the caller.
+	// A create without an id and a list that is not an array (nor an
+	// object wrapping one, see TestListWrappedInAnObject) cannot be used:
+	// both would mislead the caller.
 	c, _ = tiny(t, 201, nil, "")
 	_, err = c.CreateWebhook(ctxFor(t), adminToken, in)
 	mustError(t, err, meetergo.ReasonUnexpected, 201)
-	for _, body := range []string{"", "null", `{"data":[]}`} {
+	for _, body := range []string{"", "null", `{"data":null}`} {
 		c, _ = tiny(t, 200, nil, body)
 		_, err = c.ListWebhooks(ctxFor(t), adminToken)
 		mustError(t, err, meetergo.ReasonUnexpected, 200)

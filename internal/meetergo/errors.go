@@ -18,8 +18,9 @@ const (
 	// ReasonForbidden: the credential lacks a permission (403), e.g. a
 	// personal token without the "Account" group.
 	ReasonForbidden Reason = "Forbidden"
-	// ReasonPlanLimit: the company's plan does not include the feature (403
-	// with code PLAN_LIMIT_REACHED); Error.Feature names it.
+	// ReasonPlanLimit: the company's plan does not include the feature, or
+	// not this much of it: an answer with code PLAN_LIMIT_REACHED, whatever
+	// its status (usually 403); Error.Feature names the feature.
 	ReasonPlanLimit Reason = "PlanLimit"
 	// ReasonQuotaExceeded: the company already has its six webhooks (406).
 	ReasonQuotaExceeded Reason = "QuotaExceeded"
@@ -40,6 +41,11 @@ const (
 	// locally, nothing was sent. (meetergo's own 400 for a missing user
 	// header maps here too.)
 	ReasonMissingUserID Reason = "MissingUserID"
+	// ReasonUnsupportedCredential: the token is neither a personal token
+	// ("rgo-...") nor a platform key ("ak_live:..."); refused locally,
+	// nothing was sent. meetergo would take it for a short-lived login
+	// token, which the operator cannot keep valid.
+	ReasonUnsupportedCredential Reason = "UnsupportedCredential"
 	// ReasonUnexpected: an answer outside the contract, e.g. another status
 	// code or a success body the client cannot read.
 	ReasonUnexpected Reason = "Unexpected"
@@ -153,7 +159,7 @@ func IsUnauthorized(err error) bool { return ReasonOf(err) == ReasonUnauthorized
 // IsForbidden reports a missing permission (not a plan wall).
 func IsForbidden(err error) bool { return ReasonOf(err) == ReasonForbidden }
 
-// IsPlanLimit reports a plan wall (403 PLAN_LIMIT_REACHED).
+// IsPlanLimit reports a plan wall (code PLAN_LIMIT_REACHED, any status).
 func IsPlanLimit(err error) bool { return ReasonOf(err) == ReasonPlanLimit }
 
 // IsQuotaExceeded reports the per-company webhook limit (406).
@@ -174,3 +180,7 @@ func IsInvalid(err error) bool { return ReasonOf(err) == ReasonInvalid }
 
 // IsMissingUserID reports a platform key used without a user id.
 func IsMissingUserID(err error) bool { return ReasonOf(err) == ReasonMissingUserID }
+
+// IsUnsupportedCredential reports a token of neither supported kind,
+// refused before anything was sent.
+func IsUnsupportedCredential(err error) bool { return ReasonOf(err) == ReasonUnsupportedCredential }

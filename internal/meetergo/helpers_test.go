@@ -36,7 +36,7 @@ func secretsOf(creds ...meetergo.Credential) []string {
 	return out
 }
 
-var allSecrets = secretsOf(adminToken, memberToken, platformKey, otherToken,
+var allSecrets = secretsOf(adminToken, memberToken, platformKey, otherToken, meetergo.Credential{Token: fake.SeedMultiCompanyPlatformKey},
 	meetergo.Credential{Token: "rgo-unknown-token-1234567890"}, meetergo.Credential{Token: "ak_live:00000000-0000-4000-8000-000000000000:unknownsecret123"})
 
 // assertNoSecrets fails if err, in any rendering, contains a secret.

@@ -7,14 +7,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the client's Prometheus collectors. Labels are the operation
-// and the status class only: never a credential, a company or a webhook id.
+// metrics are the client's Prometheus collectors. Labels are the operation,
+// the status class and the list's wrapping key (a fixed set) only: never a
+// credential, a company or a webhook id.
 type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	budgetWait  *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
 	retries     *prometheus.CounterVec
+	listWrapped *prometheus.CounterVec
 }
 
 const metricsPrefix = "meetergo_operator_api_"
@@ -43,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricsPrefix + "retries_total",
 			Help: "Requests to meetergo sent again after a 429, a 5xx or a transport failure, by operation.",
 		}, []string{"operation"}),
+		listWrapped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricsPrefix + "list_wrapped_total",
+			Help: "Webhook lists meetergo answered as an object wrapping the array instead of a bare array, by the key that held it (data, items, webhooks, results, or other).",
+		}, []string{"key"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -53,6 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.budgetWait = register(reg, m.budgetWait, &err)
 	m.rateLimited = register(reg, m.rateLimited, &err)
 	m.retries = register(reg, m.retries, &err)
+	m.listWrapped = register(reg, m.listWrapped, &err)
 	return m, err
 }
 

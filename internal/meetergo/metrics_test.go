@@ -48,7 +48,7 @@ meetergo_operator_api_retries_total{operation="list"} 1
 	for _, mf := range families {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() != "operation" && l.GetName() != "code" {
+				if l.GetName() != "operation" && l.GetName() != "code" && l.GetName() != "key" {
 					t.Errorf("unexpected label %s on %s", l.GetName(), mf.GetName())
 				}
 			}

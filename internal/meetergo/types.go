@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,19 @@ type Webhook struct {
 	CompanyID   string
 	// CreatedAt is zero if meetergo did not send a readable time.
 	CreatedAt time.Time
+	// Disabled reports that meetergo says it switched the registration off
+	// (it then delivers nothing to it). meetergo documents no such field;
+	// the client reads any of "active": false, "enabled": false,
+	// "isActive": false or a non-null "disabledAt". Absent fields mean
+	// enabled. DisabledReason names the field that said so: "active",
+	// "enabled", "isActive" or "disabledAt" ("" when enabled).
+	Disabled       bool
+	DisabledReason string
+	// DescriptionTruncated is set on the answer of CreateWebhook and
+	// UpdateWebhook when meetergo stored a shorter description than the
+	// one sent, cut at its end (a server that silently truncates). An
+	// ownership marker at the end of the description is then lost.
+	DescriptionTruncated bool
 }
 
 // WebhookInput is what CreateWebhook and UpdateWebhook send. A create sends
@@ -89,8 +103,43 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// flexBool decodes true and false, also written as a string ("false") or
+// a number (0, 1). Anything else (null, another value) leaves it unset
+// rather than failing the whole answer.
+type flexBool struct{ set, value bool }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *flexBool) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		s = string(bytes.TrimSpace(b))
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1":
+		*f = flexBool{set: true, value: true}
+	case "false", "0":
+		*f = flexBool{set: true}
+	}
+	return nil
+}
+
+// isFalse reports a field present and false.
+func (f flexBool) isFalse() bool { return f.set && !f.value }
+
+// present records whether a field was sent with a value: not absent, not
+// null and not an empty string.
+type present bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *present) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	*p = present(!bytes.Equal(b, []byte("null")) && !bytes.Equal(b, []byte(`""`)))
+	return nil
+}
+
 // webhookJSON is the webhook object as meetergo sends it; unknown fields
-// are ignored.
+// are ignored. Active, Enabled, IsActive and DisabledAt are not documented:
+// they are read in case meetergo marks disabled registrations.
 type webhookJSON struct {
 	ID          flexString `json:"id"`
 	Endpoint    string     `json:"endpoint"`
@@ -98,6 +147,10 @@ type webhookJSON struct {
 	EventTypes  []string   `json:"eventTypes"`
 	CompanyID   flexString `json:"companyId"`
 	CreatedAt   flexTime   `json:"createdAt"`
+	Active      flexBool   `json:"active"`
+	Enabled     flexBool   `json:"enabled"`
+	IsActive    flexBool   `json:"isActive"`
+	DisabledAt  present    `json:"disabledAt"`
 }
 
 func (w webhookJSON) webhook() Webhook {
@@ -111,6 +164,17 @@ func (w webhookJSON) webhook() Webhook {
 	if w.Description != nil {
 		out.Description = *w.Description
 	}
+	switch {
+	case w.Active.isFalse():
+		out.DisabledReason = "active"
+	case w.Enabled.isFalse():
+		out.DisabledReason = "enabled"
+	case w.IsActive.isFalse():
+		out.DisabledReason = "isActive"
+	case bool(w.DisabledAt):
+		out.DisabledReason = "disabledAt"
+	}
+	out.Disabled = out.DisabledReason != ""
 	return out
 }
 

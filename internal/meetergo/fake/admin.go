@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,6 +21,9 @@ func (s *Server) adminRoutes() *http.ServeMux {
 	mux.HandleFunc("POST /admin/webhooks", s.adminAddWebhook)
 	mux.HandleFunc("PATCH /admin/webhooks/{id}", s.adminEditWebhook)
 	mux.HandleFunc("DELETE /admin/webhooks/{id}", s.adminDeleteWebhook)
+	mux.HandleFunc("POST /admin/webhooks/{id}/disable", s.adminDisableWebhook)
+	mux.HandleFunc("POST /admin/webhooks/{id}/enable", s.adminEnableWebhook)
+	mux.HandleFunc("POST /admin/webhooks/{id}/deliver", s.adminDeliverRaw)
 	mux.HandleFunc("POST /admin/seed", s.adminSeed)
 	mux.HandleFunc("GET /admin/settings", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Settings()) })
 	mux.HandleFunc("PATCH /admin/settings", s.adminPatchSettings)
@@ -82,6 +87,63 @@ func (s *Server) adminDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusNoContent, nil, err)
 }
 
+// adminDisableWebhook marks a webhook disabled; the optional body
+// {"field": "active"|"enabled"|"isActive"|"disabledAt"} chooses how the
+// API shows it ("active" if absent).
+func (s *Server) adminDisableWebhook(w http.ResponseWriter, r *http.Request) {
+	id, err := webhookID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var in struct {
+		Field string `json:"field"`
+	}
+	if readOptionalJSON(w, r, &in) {
+		wh, err := s.DisableWebhook(id, in.Field)
+		respond(w, http.StatusOK, wh, err)
+	}
+}
+
+func (s *Server) adminEnableWebhook(w http.ResponseWriter, r *http.Request) {
+	id, err := webhookID(r)
+	if err == nil {
+		var wh Webhook
+		wh, err = s.EnableWebhook(id)
+		if err == nil {
+			writeJSON(w, http.StatusOK, wh)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+// maxRawDeliveryBytes bounds a raw delivery: room for bodies beyond a
+// receiver's limit (1 MiB by default), to test its 413.
+const maxRawDeliveryBytes = 16 << 20
+
+// adminDeliverRaw POSTs the request's body verbatim to the webhook, with
+// the request's Content-Type (application/json if none), and answers the
+// result like /admin/deliver.
+func (s *Server) adminDeliverRaw(w http.ResponseWriter, r *http.Request) {
+	id, err := webhookID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRawDeliveryBytes))
+	if err != nil {
+		writeError(w, newError(http.StatusRequestEntityTooLarge, "request entity too large"))
+		return
+	}
+	res, err := s.DeliverRaw(r.Context(), id, body, r.Header.Get("Content-Type"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": []deliveryJSON{deliveryResultJSON(res)}})
+}
+
 func (s *Server) adminSeed(w http.ResponseWriter, r *http.Request) {
 	var seed Seed
 	if readJSON(w, r, &seed) {
@@ -97,6 +159,10 @@ func (s *Server) adminSeed(w http.ResponseWriter, r *http.Request) {
 func (s *Server) adminPatchSettings(w http.ResponseWriter, r *http.Request) {
 	v := s.Settings()
 	if readJSON(w, r, &v) {
+		if err := checkIDField(v.PayloadIDField); err != nil {
+			writeError(w, newError(http.StatusBadRequest, err.Error()))
+			return
+		}
 		s.SetSettings(v)
 		writeJSON(w, http.StatusOK, s.Settings())
 	}
@@ -167,21 +233,37 @@ func (s *Server) adminDeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]deliveryJSON, 0, len(results))
 	for _, res := range results {
-		masked := maskEndpoint(res.Endpoint)
-		d := deliveryJSON{WebhookID: res.WebhookID, CompanyID: res.CompanyID, Endpoint: masked,
-			AppointmentID: res.AppointmentID, Attempt: res.Attempt, StatusCode: res.StatusCode, Bytes: len(res.Body)}
-		if res.Err != nil {
-			d.Error = strings.ReplaceAll(res.Err.Error(), res.Endpoint, masked)
-		}
-		out = append(out, d)
+		out = append(out, deliveryResultJSON(res))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+}
+
+// deliveryResultJSON shows res with the endpoint's path (the receiver's
+// token) masked, also inside the error text.
+func deliveryResultJSON(res DeliveryResult) deliveryJSON {
+	masked := maskEndpoint(res.Endpoint)
+	d := deliveryJSON{WebhookID: res.WebhookID, CompanyID: res.CompanyID, Endpoint: masked,
+		AppointmentID: res.AppointmentID, Attempt: res.Attempt, StatusCode: res.StatusCode, Bytes: len(res.Body)}
+	if res.Err != nil {
+		d.Error = strings.ReplaceAll(res.Err.Error(), res.Endpoint, masked)
+	}
+	return d
 }
 
 // readJSON decodes the body into v, or answers 400 and returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(v)
 	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, "invalid JSON body: "+err.Error()))
+		return false
+	}
+	return true
+}
+
+// readOptionalJSON is readJSON for a body that may be empty.
+func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(v)
+	if err != nil && !errors.Is(err, io.EOF) {
 		writeError(w, newError(http.StatusBadRequest, "invalid JSON body: "+err.Error()))
 		return false
 	}

@@ -77,15 +77,16 @@ func (s *Server) authenticate(r *http.Request, webhookRoute bool) (caller, *apiE
 		if named == "" {
 			return caller{}, newError(http.StatusBadRequest, MsgMissingUserHeader)
 		}
-		if user, ok = s.users[named]; !ok || user.CompanyID != cred.CompanyID {
+		if user, ok = s.users[named]; !ok || !cred.actsFor(user.CompanyID) {
 			return caller{}, newError(http.StatusForbidden, MsgForbidden)
 		}
 	}
 	switch {
 	case webhookRoute && cred.NoWebhookPermission:
 		return caller{}, newError(http.StatusForbidden, MsgNoPermission)
-	case webhookRoute && s.settings.PlanWall:
-		return caller{}, planLimitError()
+	case webhookRoute && s.settings.PlanWall,
+		webhookRoute && s.settings.PlanWallOnCreate && r.Method == http.MethodPost:
+		return caller{}, planLimitError(s.settings.PlanWallStatus)
 	}
 	return caller{user: user, cred: cred}, nil
 }
@@ -102,7 +103,8 @@ func (s *Server) handleMe(w http.ResponseWriter, _ *http.Request, c caller) {
 }
 
 // webhookJSON is the webhook object on the API routes: id a JSON number,
-// description null when empty, no Source.
+// description null when empty, no Source. A disabled webhook carries the
+// one field its DisabledBy names; an enabled one none of them.
 type webhookJSON struct {
 	ID          int64    `json:"id"`
 	Endpoint    string   `json:"endpoint"`
@@ -110,24 +112,49 @@ type webhookJSON struct {
 	EventTypes  []string `json:"eventTypes"`
 	CompanyID   string   `json:"companyId"`
 	CreatedAt   string   `json:"createdAt"`
+	Active      *bool    `json:"active,omitempty"`
+	Enabled     *bool    `json:"enabled,omitempty"`
+	IsActive    *bool    `json:"isActive,omitempty"`
+	DisabledAt  *string  `json:"disabledAt,omitempty"`
 }
+
+const jsonTime = "2006-01-02T15:04:05.000Z07:00"
 
 func toJSON(w Webhook) webhookJSON {
 	out := webhookJSON{ID: w.ID, Endpoint: w.Endpoint, EventTypes: w.EventTypes, CompanyID: w.CompanyID,
-		CreatedAt: w.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00")}
+		CreatedAt: w.CreatedAt.Format(jsonTime)}
 	if w.Description != "" {
 		out.Description = &w.Description
+	}
+	off := false
+	switch w.DisabledBy {
+	case DisabledByActive:
+		out.Active = &off
+	case DisabledByEnabled:
+		out.Enabled = &off
+	case DisabledByIsActive:
+		out.IsActive = &off
+	case DisabledByDisabledAt:
+		at := w.DisabledAt.Format(jsonTime)
+		out.DisabledAt = &at
 	}
 	return out
 }
 
+// handleList answers the company's webhooks: a bare array, or wrapped in
+// an object under Settings.ListShape.
 func (s *Server) handleList(w http.ResponseWriter, _ *http.Request, c caller) {
 	s.mu.Lock()
 	list := s.companyWebhooks(c.user.CompanyID)
+	shape := s.settings.ListShape
 	s.mu.Unlock()
 	out := make([]webhookJSON, 0, len(list))
 	for _, wh := range list {
 		out = append(out, toJSON(wh))
+	}
+	if shape != "" {
+		writeJSON(w, http.StatusOK, map[string]any{shape: out})
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -40,18 +40,25 @@ type DeliveryResult struct {
 	Body []byte
 }
 
-// Deliver POSTs a payload of eventType to every webhook subscribed to it,
-// one after the other, the way meetergo does: JSON body, no signature, no
-// delivery id, a 30 s timeout by default. Each call makes a new appointment
-// id and secret unless opts.AppointmentID is set. It returns one result per
-// POST; it fails only for an unknown event type.
+// Deliver POSTs a payload of eventType to every enabled webhook subscribed
+// to it, one after the other, the way meetergo does: JSON body, no
+// signature, no delivery id, a 30 s timeout by default. Each call makes a
+// new appointment id and secret unless opts.AppointmentID is set; the id's
+// field name is opts.IDField, else Settings.PayloadIDField. It returns one
+// result per POST; it fails only for an unknown event type or id field.
 func (s *Server) Deliver(ctx context.Context, eventType string, opts DeliverOptions) ([]DeliveryResult, error) {
 	if !slices.Contains(AcceptedEventTypes, eventType) {
 		return nil, fmt.Errorf("fake: unknown event type %q", eventType)
 	}
+	if opts.IDField == "" {
+		opts.IDField = s.Settings().PayloadIDField
+	}
+	if err := checkIDField(opts.IDField); err != nil {
+		return nil, err
+	}
 	var targets []Webhook
 	for _, w := range s.Webhooks(opts.CompanyID) {
-		if w.subscribes(eventType) {
+		if w.subscribes(eventType) && w.DisabledBy == "" {
 			targets = append(targets, w)
 		}
 	}
@@ -86,13 +93,41 @@ func (s *Server) Deliver(ctx context.Context, eventType string, opts DeliverOpti
 	return results, nil
 }
 
+// DeliverRaw POSTs body verbatim to webhook id, whatever its event types:
+// for receiver tests of unparseable bodies, unknown event types or shapes
+// the fake does not make. contentType is sent as Content-Type
+// ("application/json" if empty). It fails if the webhook is unknown (404)
+// or disabled (409: meetergo would not deliver to it).
+func (s *Server) DeliverRaw(ctx context.Context, id int64, body []byte, contentType string) (DeliveryResult, error) {
+	s.mu.Lock()
+	w, ok := s.webhooks[id]
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return DeliveryResult{}, webhookNotFound()
+	case w.DisabledBy != "":
+		return DeliveryResult{}, newError(http.StatusConflict, "Webhook is disabled")
+	}
+	res := DeliveryResult{WebhookID: w.ID, CompanyID: w.CompanyID, Endpoint: w.Endpoint, Attempt: 1, Body: body}
+	res.StatusCode, res.Err = s.postAs(ctx, w.Endpoint, body, contentType)
+	return res, nil
+}
+
 // post sends one delivery and reads (and discards) the answer.
 func (s *Server) post(ctx context.Context, endpoint string, body []byte) (int, error) {
+	return s.postAs(ctx, endpoint, body, "")
+}
+
+// postAs is post with a chosen Content-Type ("application/json" if empty).
+func (s *Server) postAs(ctx context.Context, endpoint string, body []byte, contentType string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "meetergo-fake")
 	resp, err := s.delivery.Do(req)
 	if err != nil {

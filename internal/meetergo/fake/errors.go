@@ -65,8 +65,9 @@ func limitError(limit int) *apiError {
 
 func webhookNotFound() *apiError { return newError(http.StatusNotFound, "Webhook not found") }
 
-func planLimitError() *apiError {
-	e := newError(http.StatusForbidden, MsgPlanLimit)
+// planLimitError is the plan wall, answered with status (403 by default).
+func planLimitError(status int) *apiError {
+	e := newError(status, MsgPlanLimit)
 	e.Code, e.Feature = "PLAN_LIMIT_REACHED", "webhooks"
 	return e
 }

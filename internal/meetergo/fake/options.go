@@ -10,6 +10,7 @@ const (
 	DefaultWebhookLimit      = 6
 	DefaultRequestsPerMinute = 100
 	DefaultBurst             = 200
+	DefaultPlanWallStatus    = http.StatusForbidden
 	// DefaultDeliveryTimeout is how long meetergo waits for a receiver.
 	DefaultDeliveryTimeout = 30 * time.Second
 	defaultRequestLogSize  = 10000
@@ -45,10 +46,33 @@ type Settings struct {
 	// RetryAfter adds a Retry-After header (whole seconds) to 429 answers.
 	// Production does not document one, so it is off by default.
 	RetryAfter bool `json:"retryAfter"`
-	// PlanWall makes every webhook route answer 403 PLAN_LIMIT_REACHED.
+	// PlanWall makes every webhook route answer the plan wall: code
+	// PLAN_LIMIT_REACHED, feature "webhooks", status PlanWallStatus.
 	PlanWall bool `json:"planWall"`
+	// PlanWallStatus is the plan wall's HTTP status: 403 by default (also
+	// for anything outside 400..599). meetergo's own clients read the code
+	// whatever the status.
+	PlanWallStatus int `json:"planWallStatus,omitempty"`
+	// PlanWallOnCreate makes only POST /webhooks answer the plan wall:
+	// list, update and delete work. It models a plan that allows fewer
+	// webhooks than the limit (and no more now). PlanWall, if set, walls
+	// every route regardless.
+	PlanWallOnCreate bool `json:"planWallOnCreate"`
 	// Latency delays every API request.
 	Latency Duration `json:"latency"`
+	// ListShape is how GET /webhooks answers: "" a bare JSON array (as
+	// production); any other value wraps the array in an object under that
+	// key, e.g. "data", "items", "webhooks" or "results".
+	ListShape string `json:"listShape"`
+	// DescriptionMaxLength, if positive, cuts every stored description at
+	// this many characters (runes), on create and update, through the API
+	// or the dashboard; the answer carries the cut text, as a server that
+	// silently truncates would. 0: unlimited.
+	DescriptionMaxLength int `json:"descriptionMaxLength"`
+	// PayloadIDField is the name of the payload's top-level id in
+	// deliveries made by Deliver when DeliverOptions do not choose one:
+	// "" or "id" (production), or "appointmentId".
+	PayloadIDField string `json:"payloadIdField"`
 }
 
 func (s Settings) withDefaults() Settings {
@@ -60,6 +84,12 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.Burst <= 0 {
 		s.Burst = DefaultBurst
+	}
+	if s.PlanWallStatus < 400 || s.PlanWallStatus > 599 {
+		s.PlanWallStatus = DefaultPlanWallStatus
+	}
+	if s.DescriptionMaxLength < 0 {
+		s.DescriptionMaxLength = 0
 	}
 	return s
 }

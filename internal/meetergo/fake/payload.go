@@ -26,7 +26,17 @@ type PayloadOptions struct {
 	// LegacyShape wraps the payload in the older documented shape
 	// {"event": type, "data": {...}} instead of the flat production shape.
 	LegacyShape bool `json:"legacyShape,omitempty"`
+	// IDField names the payload's top-level id: "" or "id" (production),
+	// or "appointmentId" (seen in a client's test fixture), whatever the
+	// event type. Nested ids (attendees, hosts, ...) keep their names.
+	IDField string `json:"idField,omitempty"`
 }
+
+// The values of PayloadOptions.IDField.
+const (
+	IDFieldID            = "id"
+	IDFieldAppointmentID = "appointmentId"
+)
 
 // Payload returns a realistic body meetergo would POST for eventType, in
 // the flat shape ("webhookType" beside the event's fields). The personal
@@ -41,6 +51,9 @@ func Payload(eventType string, opts PayloadOptions) ([]byte, error) {
 	if opts.AppointmentID == "" {
 		opts.AppointmentID = newUUID()
 	}
+	if err := checkIDField(opts.IDField); err != nil {
+		return nil, err
+	}
 	e := event{typ: eventType, id: opts.AppointmentID, companyID: opts.CompanyID, now: time.Now()}
 	body, err := json.Marshal(e.payload(nil))
 	if err == nil && opts.PadBytes > len(body) {
@@ -48,15 +61,30 @@ func Payload(eventType string, opts PayloadOptions) ([]byte, error) {
 		filler := strings.Repeat("x", max(opts.PadBytes-len(body)-12, 1))
 		body, err = json.Marshal(e.payload(map[string]string{"padding": filler}))
 	}
-	if err != nil || !opts.LegacyShape {
+	if err != nil || (!opts.LegacyShape && opts.IDField != IDFieldAppointmentID) {
 		return body, err
 	}
-	var flat map[string]any
+	var flat map[string]json.RawMessage
 	if err := json.Unmarshal(body, &flat); err != nil {
 		return nil, err
 	}
+	if opts.IDField == IDFieldAppointmentID {
+		flat[IDFieldAppointmentID] = flat["id"]
+		delete(flat, "id")
+	}
+	if !opts.LegacyShape {
+		return json.Marshal(flat)
+	}
 	delete(flat, "webhookType")
 	return json.Marshal(map[string]any{"event": eventType, "data": flat})
+}
+
+// checkIDField accepts the values of PayloadOptions.IDField.
+func checkIDField(f string) error {
+	if f != "" && f != IDFieldID && f != IDFieldAppointmentID {
+		return fmt.Errorf("fake: idField must be %q or %q, got %q", IDFieldID, IDFieldAppointmentID, f)
+	}
+	return nil
 }
 
 // AppointmentSecret is the secret the fake puts in booking payloads of the

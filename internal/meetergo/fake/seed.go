@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,13 +33,19 @@ type User struct {
 
 // Credential is a bearer token the server accepts. A token starting with
 // "rgo-" is a personal token acting as UserID; any other is a platform key
-// of CompanyID that acts for the user named in x-meetergo-api-user-id.
+// that acts for the user named in x-meetergo-api-user-id, who must belong
+// to CompanyID, to one of CompanyIDs, or (AnyCompany) to any company.
 type Credential struct {
 	Token string `json:"token"`
 	// UserID owns a personal token.
 	UserID string `json:"userId,omitempty"`
 	// CompanyID owns a platform key.
 	CompanyID string `json:"companyId,omitempty"`
+	// CompanyIDs are further companies whose users a platform key may act
+	// for (CompanyID may then be empty): one key, several companies.
+	CompanyIDs []string `json:"companyIds,omitempty"`
+	// AnyCompany lets a platform key act for a user of any company.
+	AnyCompany bool `json:"anyCompany,omitempty"`
 	// ExpiresAt, if set, is when the credential starts answering 401
 	// "API key has expired".
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
@@ -49,6 +56,11 @@ type Credential struct {
 
 // personal reports whether c is a personal token.
 func (c Credential) personal() bool { return strings.HasPrefix(c.Token, "rgo-") }
+
+// actsFor reports whether platform key c may act for a user of companyID.
+func (c Credential) actsFor(companyID string) bool {
+	return c.AnyCompany || (c.CompanyID != "" && c.CompanyID == companyID) || slices.Contains(c.CompanyIDs, companyID)
+}
 
 // SeedWebhook is a webhook that exists before the test starts.
 type SeedWebhook struct {
@@ -73,7 +85,18 @@ const (
 	SeedPlatformKey = "ak_live:4a1b7c2d-0000-4000-8000-00000000f001:fakeplatformsecret9f8e7d6c5b4a"
 	// SeedOtherToken is a personal token of a user of another company.
 	SeedOtherToken = "rgo-fake-other-13579bdf2468ace013579bdf2468ace0"
+	// SeedMultiCompanyPlatformKey is a platform key that acts for users of
+	// both companies of DefaultSeed (SeedAdminID, SeedMemberID and
+	// SeedOtherUserID). It is not in DefaultSeed: add
+	// MultiCompanyCredential() to a server to use it.
+	SeedMultiCompanyPlatformKey = "ak_live:4a1b7c2d-0000-4000-8000-00000000f002:fakemulticompanysecret5e6f7a8b9c0d"
 )
+
+// MultiCompanyCredential is SeedMultiCompanyPlatformKey, bound to both
+// companies of DefaultSeed: one key, two user ids, two identities.
+func MultiCompanyCredential() Credential {
+	return Credential{Token: SeedMultiCompanyPlatformKey, CompanyIDs: []string{SeedCompanyID, SeedOtherCompanyID}}
+}
 
 // DefaultSeed is a small world: a company with an admin, a member, a
 // personal token for each and a platform key, and a second company with

@@ -144,9 +144,14 @@ func (s *Server) checkCredential(c Credential) error {
 		if _, ok := s.users[c.UserID]; !ok {
 			return fmt.Errorf("fake: personal token needs a known userId, got %q", c.UserID)
 		}
+	case c.AnyCompany:
+	case c.CompanyID == "" && len(c.CompanyIDs) == 0:
+		return fmt.Errorf("fake: platform key needs a known companyId, companyIds or anyCompany")
 	default:
-		if _, ok := s.companies[c.CompanyID]; !ok {
-			return fmt.Errorf("fake: platform key needs a known companyId, got %q", c.CompanyID)
+		for _, id := range append([]string{c.CompanyID}, c.CompanyIDs...) {
+			if _, ok := s.companies[id]; !ok && id != "" {
+				return fmt.Errorf("fake: platform key needs known companies, got %q", id)
+			}
 		}
 	}
 	return nil

@@ -33,7 +33,26 @@ type Webhook struct {
 	CreatedAt   time.Time `json:"createdAt"`
 	// Source is "api" or "dashboard"; it is never sent on the API routes.
 	Source string `json:"source"`
+	// DisabledBy, if set, marks the webhook disabled by meetergo and names
+	// the field the API shows it with (one of DisabledFields). A disabled
+	// webhook gets no deliveries; it still counts against the limit.
+	DisabledBy string `json:"disabledBy,omitempty"`
+	// DisabledAt is when it was disabled.
+	DisabledAt time.Time `json:"disabledAt,omitzero"`
 }
+
+// The fields a disabled webhook can be shown with on the API routes:
+// "active": false, "enabled": false, "isActive": false, or "disabledAt":
+// the time. meetergo documents none of them.
+const (
+	DisabledByActive     = "active"
+	DisabledByEnabled    = "enabled"
+	DisabledByIsActive   = "isActive"
+	DisabledByDisabledAt = "disabledAt"
+)
+
+// DisabledFields lists the values Webhook.DisabledBy may take.
+var DisabledFields = []string{DisabledByActive, DisabledByEnabled, DisabledByIsActive, DisabledByDisabledAt}
 
 // subscribes reports whether w gets events of type eventType.
 func (w Webhook) subscribes(eventType string) bool { return slices.Contains(w.EventTypes, eventType) }
@@ -93,13 +112,14 @@ func isURL(s string) bool {
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
-// apply copies the non-nil fields of c into w.
-func (c WebhookChange) apply(w *Webhook) {
+// apply copies the non-nil fields of c into w, the description cut at
+// maxDescription runes if that is positive.
+func (c WebhookChange) apply(w *Webhook, maxDescription int) {
 	if c.Endpoint != nil {
 		w.Endpoint = *c.Endpoint
 	}
 	if c.Description != nil {
-		w.Description = *c.Description
+		w.Description = cutRunes(*c.Description, maxDescription)
 	}
 	if c.EventTypes != nil {
 		w.EventTypes = slices.Clone(c.EventTypes)
@@ -119,7 +139,7 @@ func (s *Server) createWebhook(companyID string, c WebhookChange, source string)
 		return Webhook{}, limitError(s.settings.WebhookLimit)
 	}
 	w := Webhook{ID: s.nextID, CompanyID: companyID, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Source: source}
-	c.apply(&w)
+	c.apply(&w, s.settings.DescriptionMaxLength)
 	s.nextID++
 	s.webhooks[w.ID] = w
 	return w, nil
@@ -135,7 +155,56 @@ func (s *Server) updateWebhook(companyID string, id int64, c WebhookChange) (Web
 	if !ok || (companyID != "" && w.CompanyID != companyID) {
 		return Webhook{}, webhookNotFound()
 	}
-	c.apply(&w)
+	c.apply(&w, s.settings.DescriptionMaxLength)
+	s.webhooks[id] = w
+	return w, nil
+}
+
+// cutRunes returns s cut at n runes; n <= 0 means no limit.
+func cutRunes(s string, n int) string {
+	if n <= 0 {
+		return s
+	}
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// DisableWebhook marks webhook id disabled, as meetergo might after
+// failed deliveries: the API shows it with field (one of DisabledFields;
+// "" means "active") and deliveries to it stop. Updates through the API
+// leave it disabled.
+func (s *Server) DisableWebhook(id int64, field string) (Webhook, error) {
+	if field == "" {
+		field = DisabledByActive
+	}
+	if !slices.Contains(DisabledFields, field) {
+		return Webhook{}, newError(http.StatusBadRequest, "field must be one of "+strings.Join(DisabledFields, ", "))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.webhooks[id]
+	if !ok {
+		return Webhook{}, webhookNotFound()
+	}
+	w.DisabledBy, w.DisabledAt = field, time.Now().UTC().Truncate(time.Millisecond)
+	s.webhooks[id] = w
+	return w, nil
+}
+
+// EnableWebhook undoes DisableWebhook.
+func (s *Server) EnableWebhook(id int64) (Webhook, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.webhooks[id]
+	if !ok {
+		return Webhook{}, webhookNotFound()
+	}
+	w.DisabledBy, w.DisabledAt = "", time.Time{}
 	s.webhooks[id] = w
 	return w, nil
 }
