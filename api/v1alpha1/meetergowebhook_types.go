@@ -49,6 +49,11 @@ const (
 	// ReplayDeadLettersAnnotation asks for the resource's dead letters to be
 	// delivered again, by every replica that holds some.
 	ReplayDeadLettersAnnotation = "webhooks.meetergo-operator.io/replay-dead-letters"
+	// ReconcileRequestedAtAnnotation asks for a reconcile now, as Flux's
+	// reconcile.fluxcd.io/requestedAt does: the operator lists the company's
+	// registrations at meetergo afresh (no cache), repairs any drift, and
+	// records the value in status.lastHandledReconcileAt.
+	ReconcileRequestedAtAnnotation = "webhooks.meetergo-operator.io/reconcile-requested-at"
 )
 
 // MeetergoWebhookSpec is what a team wants from meetergo: which events, on
@@ -71,9 +76,11 @@ type MeetergoWebhookSpec struct {
 	Credentials Credentials `json:"credentials"`
 
 	// description is shown in meetergo's dashboard next to the webhook. The
-	// operator appends an ownership marker to it.
+	// operator appends an ownership marker to it; the description itself may
+	// not contain marker text.
 	// +optional
 	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:XValidation:rule="!self.contains('[k8s meetergo-operator uid=')",message="description must not contain '[k8s meetergo-operator uid=': the operator appends its own ownership marker, and marker text in a description could claim another resource's registration"
 	Description string `json:"description,omitempty"`
 
 	// targets are the Services in this namespace that receive each event.
@@ -279,6 +286,12 @@ type MeetergoWebhookStatus struct {
 	// that was last acted on.
 	// +optional
 	LastHandledRotateToken string `json:"lastHandledRotateToken,omitempty"`
+
+	// lastHandledReconcileAt is the value of the reconcile-requested-at
+	// annotation that was last carried out (a fresh list at meetergo and a
+	// drift repair).
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
 	// delivery counts what the receiver did with this resource's events.
 	// +optional

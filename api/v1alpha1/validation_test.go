@@ -153,6 +153,8 @@ func TestInvalidResourcesAreRefused(t *testing.T) {
 			`spec.credentials: Required value`},
 		{"receiver URL not http(s)", `{eventTypes: [booking_created], credentials: {secretRef: {name: s}}, receiverURL: "ftp://example.com"}`,
 			`receiverURL must be an absolute http(s) URL`},
+		{"description imitating the ownership marker", `{eventTypes: [booking_created], credentials: {secretRef: {name: s}}, description: "CRM [k8s meetergo-operator uid=3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f]"}`,
+			`description must not contain '[k8s meetergo-operator uid='`},
 		{"unknown field", `{eventTypes: [booking_created], credentials: {secretRef: {name: s}}, evenTypes: [booking_created]}`,
 			`unknown field "spec.evenTypes"`},
 	}

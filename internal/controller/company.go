@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
+	"github.com/meetergo-operator/meetergo-operator/internal/registration"
 )
 
 // companies serialises the decisions about each meetergo company's webhook
@@ -25,9 +26,53 @@ func newCompanies() *companies {
 // company is one company's registrations as last listed, plus what this
 // process changed since. Hold mu while deciding.
 type company struct {
+	id       string
 	mu       sync.Mutex
 	webhooks []meetergo.Webhook
 	listedAt time.Time // zero: must list
+	// learnedLimit is the company's webhook limit as meetergo showed it by
+	// refusing a create (406 or a plan wall) with fewer registrations than
+	// --webhook-limit listed; 0 while none was learned. It is forgotten at
+	// learnedUntil, so that a raised plan is noticed by one more create.
+	learnedLimit int
+	learnedUntil time.Time
+	// priority are the resources that held a slot and whose registration
+	// vanished: they come first in the queue even after their status no
+	// longer names a registration.
+	priority map[string]bool
+	// descLimit is the length at which meetergo was seen to cut a
+	// description (0: never seen).
+	descLimit int
+}
+
+// sawAnswer learns from a create or update answer whether meetergo cuts
+// descriptions.
+func (co *company) sawAnswer(sent string, got meetergo.Webhook) {
+	if n := registration.Truncated(sent, got.Description); n > 0 {
+		co.descLimit = n
+	}
+}
+
+// limit is the company's webhook limit: the learned one while it holds,
+// else the configured one.
+func (co *company) limit(configured int) int {
+	if co.learnedLimit > 0 && time.Now().Before(co.learnedUntil) && co.learnedLimit < configured {
+		return co.learnedLimit
+	}
+	return configured
+}
+
+// learn records that meetergo refused a create with n registrations.
+func (co *company) learn(n int, keep time.Duration) {
+	co.learnedLimit, co.learnedUntil = n, time.Now().Add(keep)
+}
+
+// learned reports the learned limit, 0 if none holds.
+func (co *company) learned(configured int) int {
+	if l := co.limit(configured); l < configured {
+		return l
+	}
+	return 0
 }
 
 func (c *companies) get(id string) *company {
@@ -35,15 +80,22 @@ func (c *companies) get(id string) *company {
 	defer c.mu.Unlock()
 	co, ok := c.byID[id]
 	if !ok {
-		co = &company{}
+		co = &company{id: id}
 		c.byID[id] = co
 	}
 	return co
 }
 
+// identityKey keys the identity cache. A platform key acts for the user
+// named beside it, and one key may act for users of several companies: the
+// user is part of the key.
+func identityKey(cred meetergo.Credential) string {
+	return cred.Fingerprint() + "/" + cred.UserID
+}
+
 // identity learns a credential's company once and remembers it.
 func (c *companies) identity(ctx context.Context, api meetergo.Client, cred meetergo.Credential) (meetergo.Identity, error) {
-	fp := cred.Fingerprint()
+	fp := identityKey(cred)
 	c.mu.Lock()
 	id, ok := c.identities[fp]
 	c.mu.Unlock()
@@ -63,22 +115,23 @@ func (c *companies) identity(ctx context.Context, api meetergo.Client, cred meet
 // forget drops a credential meetergo refused, so a fixed one is asked anew.
 func (c *companies) forget(cred meetergo.Credential) {
 	c.mu.Lock()
-	delete(c.identities, cred.Fingerprint())
+	delete(c.identities, identityKey(cred))
 	c.mu.Unlock()
 }
 
 // list returns the company's registrations, listing at meetergo when what is
-// cached is older than maxAge. The caller holds co.mu.
-func (co *company) list(ctx context.Context, api meetergo.Client, cred meetergo.Credential, maxAge time.Duration) ([]meetergo.Webhook, error) {
-	if !co.listedAt.IsZero() && time.Since(co.listedAt) <= maxAge {
-		return co.webhooks, nil
+// cached is older than maxAge (0: always). listed says whether meetergo was
+// asked. The caller holds co.mu.
+func (co *company) list(ctx context.Context, api meetergo.Client, cred meetergo.Credential, maxAge time.Duration) (hooks []meetergo.Webhook, listed bool, err error) {
+	if maxAge > 0 && !co.listedAt.IsZero() && time.Since(co.listedAt) <= maxAge {
+		return co.webhooks, false, nil
 	}
-	hooks, err := api.ListWebhooks(ctx, cred)
+	hooks, err = api.ListWebhooks(ctx, cred)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	co.webhooks, co.listedAt = hooks, time.Now()
-	return hooks, nil
+	return hooks, true, nil
 }
 
 // fresh reports whether the cache was listed within maxAge.
@@ -105,3 +158,16 @@ func (co *company) put(w meetergo.Webhook) {
 func (co *company) remove(id string) {
 	co.webhooks = slices.DeleteFunc(slices.Clone(co.webhooks), func(w meetergo.Webhook) bool { return w.ID == id })
 }
+
+// prioritise keeps a slot's priority for a resource whose registration
+// vanished. The caller holds co.mu.
+func (co *company) prioritise(uid string) {
+	if co.priority == nil {
+		co.priority = map[string]bool{}
+	}
+	co.priority[uid] = true
+}
+
+// settle ends a resource's priority: it holds a registration again, or it
+// is gone. The caller holds co.mu.
+func (co *company) settle(uid string) { delete(co.priority, uid) }

@@ -28,10 +28,18 @@ const (
 	ReasonInvalidEndpoint     = "InvalidEndpoint"
 	ReasonDeletionBlocked     = "DeletionBlocked"
 	ReasonNotImplemented      = "NotImplemented"
+	// ReasonDisabled: meetergo lists the registration as switched off.
+	ReasonDisabled = "Disabled"
+	// ReasonUnsupportedCredential: the Secret's token is neither a
+	// personal access token nor a platform API key.
+	ReasonUnsupportedCredential = "UnsupportedCredential"
 	// ReasonReconcileError is a failure outside meetergo, e.g. the API
 	// server timing out.
 	ReasonReconcileError = "ReconcileError"
 )
+
+// unsupportedCredentialMessage says which credentials work.
+const unsupportedCredentialMessage = "the Secret's key token holds neither a personal access token (rgo-…) nor a platform API key (ak_live:…, with the key userId); only these two kinds work: meetergo would take any other shape for a short-lived login token"
 
 // failure is a reconcile step that could not complete: what the conditions
 // say and how the reconciler goes on.
@@ -68,6 +76,8 @@ func classify(err error) *failure {
 		return &failure{reason: ReasonPlanLimitReached, message: "the meetergo plan does not include webhooks: " + err.Error(), err: err}
 	case meetergo.ReasonForbidden:
 		return &failure{reason: ReasonPermissionDenied, message: "the credential lacks permission to manage webhooks (a personal token needs the Account permission group): " + err.Error(), err: err}
+	case meetergo.ReasonUnsupportedCredential:
+		return &failure{reason: ReasonUnsupportedCredential, message: unsupportedCredentialMessage, stalled: true, err: err}
 	case meetergo.ReasonMissingUserID:
 		return &failure{reason: ReasonSecretKeyMissing, message: "a platform API key needs the key userId in the Secret", stalled: true, err: err}
 	case meetergo.ReasonRateLimited:

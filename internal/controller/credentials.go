@@ -35,6 +35,9 @@ func (r *MeetergoWebhookReconciler) credential(ctx context.Context, obj *webhook
 		return meetergo.Credential{}, stalledf(ReasonSecretKeyMissing, "Secret %s/%s has no key %q holding the meetergo credential", obj.Namespace, name, SecretKeyToken)
 	}
 	cred := meetergo.Credential{Token: tok, UserID: strings.TrimSpace(string(secret.Data[SecretKeyUserID]))}
+	if cred.Kind() == meetergo.UnsupportedCredential {
+		return meetergo.Credential{}, stalledf(ReasonUnsupportedCredential, "Secret %s/%s: %s", obj.Namespace, name, unsupportedCredentialMessage)
+	}
 	if cred.Kind() == meetergo.PlatformKey && cred.UserID == "" {
 		return meetergo.Credential{}, stalledf(ReasonSecretKeyMissing, "Secret %s/%s holds a platform API key but no key %q: a platform key acts for one user, whose uuid goes there", obj.Namespace, name, SecretKeyUserID)
 	}

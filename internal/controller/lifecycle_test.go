@@ -56,11 +56,17 @@ func (w *world) waitReason(name, reason string) *webhooksv1alpha1.MeetergoWebhoo
 	return obj
 }
 
-// ownedBy are the registrations carrying the resource's marker.
+// ownedBy are the registrations carrying the resource's endpoint (of its
+// first token generations) or its marker.
 func (w *world) ownedBy(obj *webhooksv1alpha1.MeetergoWebhook) []fake.Webhook {
+	d, _ := token.NewDeriver(tokenKey)
+	endpoints := map[string]bool{}
+	for gen := int64(0); gen < 4; gen++ {
+		endpoints[token.Endpoint(receiverURL, d.Token(string(obj.UID), gen))] = true
+	}
 	var out []fake.Webhook
 	for _, h := range w.registrations() {
-		if uid, ok := registration.OwnerUID(h.Description); ok && uid == string(obj.UID) {
+		if endpoints[h.Endpoint] || registration.HasMarker(h.Description, string(obj.UID)) {
 			out = append(out, h)
 		}
 	}

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -144,10 +146,13 @@ func (r *MeetergoWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	// The finalizer is in place before anything is created at meetergo.
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
+		// A merge patch replaces the whole list: with a stale copy it would
+		// drop a finalizer another controller added meanwhile. The
+		// resourceVersion in the patch makes the API server refuse that.
+		patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(obj, Finalizer)
 		if err := r.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+			return conflictRetry(err)
 		}
 	}
 
@@ -178,8 +183,6 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.handleRotation(obj)
-
 	cred, err := r.credential(ctx, obj)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -199,16 +202,13 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			ident.CompanyID, obj.Status.WebhookID, obj.Status.CompanyID)
 		obj.Status.WebhookID = ""
 	}
-	if obj.Status.CompanyID != ident.CompanyID {
-		// Recorded before any create, so that the slot queue sees this
-		// resource and a deletion knows where to look.
-		early := obj.DeepCopy()
-		patch := client.MergeFrom(early.DeepCopy())
-		early.Status.CompanyID = ident.CompanyID
-		if err := r.Status().Patch(ctx, early, patch); err != nil {
-			return ctrl.Result{}, err
-		}
-		obj.Status.CompanyID = ident.CompanyID
+	// Persisted before anything is sent to meetergo: the company, so that
+	// the slot queue sees this resource and a deletion knows where to look;
+	// and a rotated token generation, so that every receiver replica
+	// accepts the new token (and still the previous one) before meetergo
+	// posts to it.
+	if err := r.persistEarly(ctx, obj, ident.CompanyID); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	desired := meetergo.WebhookInput{
@@ -221,22 +221,37 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	co.mu.Lock()
 	defer co.mu.Unlock()
 
+	// A reconcile-now request lists afresh; a resource without a
+	// registration lists at most ListMaxAge old, one with a registration
+	// trusts the list for a resync period.
+	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
+	forced := requested != "" && requested != obj.Status.LastHandledReconcileAt
 	maxAge := r.Options.ResyncPeriod
 	if obj.Status.WebhookID == "" {
 		maxAge = r.Options.ListMaxAge
 	}
-	hooks, err := co.list(ctx, r.Meetergo, cred, maxAge)
+	if forced {
+		maxAge = 0
+	}
+	hooks, listed, err := co.list(ctx, r.Meetergo, cred, maxAge)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	ours, dups := registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
-	if ours == nil && !co.fresh(r.Options.ListMaxAge) {
+	claimants := r.claimants(ctx, co, ident.CompanyID, obj, receiver)
+	own := registration.NewOwnership(claimants)
+	ours, dups := registration.Find(hooks, own, string(obj.UID), obj.Status.WebhookID)
+	if ours == nil && !listed && !co.fresh(r.Options.ListMaxAge) {
 		// Gone at meetergo since the last list? Look again before creating.
-		co.invalidate()
-		if hooks, err = co.list(ctx, r.Meetergo, cred, 0); err != nil {
+		if hooks, listed, err = co.list(ctx, r.Meetergo, cred, 0); err != nil {
 			return ctrl.Result{}, err
 		}
-		ours, dups = registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
+		ours, dups = registration.Find(hooks, own, string(obj.UID), obj.Status.WebhookID)
+	}
+	if listed {
+		// Every list is compared with every holder of the company: one
+		// whose registration vanished keeps its slot and is re-registered
+		// now, before any waiting resource.
+		r.wakeVanished(ctx, co, hooks, claimants, obj.UID)
 	}
 	for _, d := range dups {
 		if err := r.Meetergo.DeleteWebhook(ctx, cred, d.ID); err != nil && !meetergo.IsNotFound(err) {
@@ -250,35 +265,60 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	var current meetergo.Webhook
 	switch {
 	case ours == nil:
-		decision := registration.DecideSlot(r.Options.WebhookLimit, hooks, r.claimants(ctx, ident.CompanyID), string(obj.UID))
+		if obj.Status.WebhookID != "" {
+			// No status claims a registration meetergo did not list.
+			r.event(obj, corev1.EventTypeWarning, "RegistrationVanished", "Register",
+				"meetergo no longer lists webhook %s (deleted in the dashboard?); this resource keeps its slot and registers again", obj.Status.WebhookID)
+			co.prioritise(string(obj.UID))
+			obj.Status.WebhookID = ""
+			claimants = r.claimants(ctx, co, ident.CompanyID, obj, receiver)
+		}
+		limit := co.limit(r.Options.WebhookLimit)
+		decision := registration.DecideSlot(limit, hooks, claimants, string(obj.UID))
 		r.recordSlots(ident.CompanyID, decision)
 		if !decision.Allowed {
-			return r.waitForSlot(obj, decision.Message())
+			return r.waitForSlot(obj, r.slotMessage(co, decision))
 		}
 		created, err := r.Meetergo.CreateWebhook(ctx, cred, desired)
 		if err != nil {
 			// An ambiguous create may have happened: the next reconcile
-			// lists again and adopts it by its marker instead of creating.
+			// lists again and adopts it by its endpoint or marker instead
+			// of creating.
 			co.invalidate()
-			if meetergo.IsQuotaExceeded(err) {
-				return r.waitForSlot(obj, "meetergo refused a new webhook: the company has no free slot (someone registered one outside this cluster)")
+			if meetergo.IsQuotaExceeded(err) || meetergo.IsPlanLimit(err) {
+				return r.refusedCreate(ctx, obj, co, cred, claimants, err)
 			}
 			return ctrl.Result{}, err
 		}
 		co.put(created)
+		co.sawAnswer(desired.Description, created)
+		co.settle(string(obj.UID))
 		current = created
 		logger.Info("registered webhook at meetergo", "webhookID", created.ID, "company", ident.CompanyID)
 		r.event(obj, corev1.EventTypeNormal, "Registered", "Register", "registered as meetergo webhook %s", created.ID)
+		if !registration.HasMarker(created.Description, string(obj.UID)) {
+			// meetergo shortened or changed the description: the
+			// registration is still recognised by its endpoint.
+			logger.Info("meetergo did not keep the ownership marker in the description", "webhookID", created.ID,
+				"sentLength", len(desired.Description), "keptLength", len(created.Description))
+			r.event(obj, corev1.EventTypeWarning, "MarkerNotKept", "Register",
+				"meetergo kept %d of the %d characters of the description sent for webhook %s, without the ownership marker; the operator recognises the registration by its endpoint (shorten spec.description to keep the marker visible in the dashboard)",
+				len(created.Description), len(desired.Description), created.ID)
+		}
 	default:
 		current = *ours
+		co.settle(string(obj.UID))
 		if obj.Status.WebhookID != current.ID {
-			r.event(obj, corev1.EventTypeNormal, "Adopted", "Register", "adopted existing meetergo webhook %s carrying this resource's marker", current.ID)
+			r.event(obj, corev1.EventTypeNormal, "Adopted", "Register", "adopted existing meetergo webhook %s carrying this resource's endpoint or marker", current.ID)
 		}
-		if patch, needed := registration.Diff(current, desired); needed {
+		if patch, needed := registration.Diff(current, desired, co.descLimit); needed {
 			updated, err := r.Meetergo.UpdateWebhook(ctx, cred, current.ID, patch)
 			if err != nil {
 				co.invalidate()
 				return ctrl.Result{}, err
+			}
+			if patch.Description != "" {
+				co.sawAnswer(patch.Description, updated)
 			}
 			co.put(updated)
 			current = updated
@@ -286,13 +326,27 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 		}
 	}
 
-	r.recordSlots(ident.CompanyID, registration.DecideSlot(r.Options.WebhookLimit, co.webhooks, r.claimants(ctx, ident.CompanyID), string(obj.UID)))
+	r.recordSlots(ident.CompanyID, registration.DecideSlot(co.limit(r.Options.WebhookLimit), co.webhooks, claimants, string(obj.UID)))
 
 	obj.Status.WebhookID = current.ID
 	obj.Status.Endpoint = token.Masked(receiver)
 	obj.Status.EventTypes = confirmedTypes(current.EventTypes)
 	now := metav1.Now()
 	obj.Status.LastSyncTime = &now
+	if forced {
+		obj.Status.LastHandledReconcileAt = requested
+	}
+	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRegistered, "nothing blocks progress"))
+	if current.Disabled {
+		// Listed, so the slot is held, but meetergo delivers nothing to it.
+		msg := fmt.Sprintf("meetergo lists webhook %s as disabled (%s): it delivers no events to it; re-enable it in meetergo's dashboard (the API has no way to), then set the annotation %s to check at once",
+			current.ID, disabledHow(current), webhooksv1alpha1.ReconcileRequestedAtAnnotation)
+		if c := apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionRegistered); c == nil || c.Reason != ReasonDisabled {
+			r.event(obj, corev1.EventTypeWarning, ReasonDisabled, "Register", "%s", msg)
+		}
+		r.setConditions(obj, metav1.ConditionFalse, ReasonDisabled, msg)
+		return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
+	}
 	msg := fmt.Sprintf("registered at meetergo as webhook %s", current.ID)
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, metav1.ConditionTrue, ReasonRegistered, msg))
 	if tc := apimeta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionTargetsReady); tc != nil && tc.Status == metav1.ConditionFalse {
@@ -302,8 +356,83 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	} else {
 		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered, msg))
 	}
-	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRegistered, "nothing blocks progress"))
 	return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
+}
+
+// persistEarly writes, before any call that changes meetergo, what must be
+// known even if the reconcile dies right after that call: the company and
+// a new token generation asked for by the rotate-token annotation.
+func (r *MeetergoWebhookReconciler) persistEarly(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook, companyID string) error {
+	rotate := obj.Annotations[webhooksv1alpha1.RotateTokenAnnotation]
+	rotating := rotate != "" && rotate != obj.Status.LastHandledRotateToken
+	if obj.Status.CompanyID == companyID && !rotating {
+		return nil
+	}
+	early := obj.DeepCopy()
+	patch := client.MergeFrom(early.DeepCopy())
+	early.Status.CompanyID = companyID
+	if rotating {
+		early.Status.TokenGeneration++
+		now := metav1.Now()
+		early.Status.TokenRotatedAt = &now
+		early.Status.LastHandledRotateToken = rotate
+	}
+	if err := r.Status().Patch(ctx, early, patch); err != nil {
+		return err
+	}
+	obj.Status.CompanyID = early.Status.CompanyID
+	obj.Status.TokenGeneration = early.Status.TokenGeneration
+	obj.Status.TokenRotatedAt = early.Status.TokenRotatedAt
+	obj.Status.LastHandledRotateToken = early.Status.LastHandledRotateToken
+	if rotating {
+		r.event(obj, corev1.EventTypeNormal, "TokenRotated", "Rotate", "receiver token rotated to generation %d; the previous token is accepted for a grace period", obj.Status.TokenGeneration)
+	}
+	return nil
+}
+
+// refusedCreate handles meetergo refusing a create for want of a slot (406)
+// or by a plan wall. With fewer registrations listed than --webhook-limit,
+// the company's limit is lower than configured: it is learned, shown, and
+// no create meetergo would refuse is sent until it expires.
+func (r *MeetergoWebhookReconciler) refusedCreate(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook, co *company, cred meetergo.Credential, claimants []registration.Claimant, refusal error) (ctrl.Result, error) {
+	hooks, _, err := co.list(ctx, r.Meetergo, cred, 0)
+	if err != nil {
+		return ctrl.Result{}, errors.Join(refusal, err)
+	}
+	n := len(hooks)
+	switch {
+	case n > 0 && n < r.Options.WebhookLimit:
+		co.learn(n, r.Options.ResyncPeriod)
+	case meetergo.IsPlanLimit(refusal):
+		// A plan without webhooks at all (or a wall unrelated to the
+		// count): no slot will free up.
+		return ctrl.Result{}, refusal
+	}
+	d := registration.DecideSlot(co.limit(r.Options.WebhookLimit), hooks, claimants, string(obj.UID))
+	r.recordSlots(obj.Status.CompanyID, d)
+	msg := r.slotMessage(co, d)
+	if co.learned(r.Options.WebhookLimit) == 0 {
+		msg = "meetergo refused a new webhook: the company has no free slot (someone registered one outside this cluster); " + msg
+	}
+	return r.waitForSlot(obj, msg)
+}
+
+// slotMessage explains a refused slot, naming a learned limit.
+func (r *MeetergoWebhookReconciler) slotMessage(co *company, d registration.SlotDecision) string {
+	msg := d.Message()
+	if l := co.learned(r.Options.WebhookLimit); l > 0 {
+		msg += fmt.Sprintf("; meetergo refused a create with %d registrations listed, so this company's limit is %d, not the configured %d (its plan may allow fewer webhooks); the operator sends no create beyond it and tries once more after %s",
+			l, l, r.Options.WebhookLimit, r.Options.ResyncPeriod)
+	}
+	return msg
+}
+
+// disabledHow names the field by which meetergo said a webhook is off.
+func disabledHow(w meetergo.Webhook) string {
+	if w.DisabledReason != "" {
+		return w.DisabledReason
+	}
+	return "disabled"
 }
 
 // waitForSlot marks a resource as queued for one of the company's slots.
@@ -336,21 +465,46 @@ func (r *MeetergoWebhookReconciler) finalize(ctx context.Context, obj *webhooksv
 	} else if obj.Status.WebhookID != "" {
 		r.event(obj, corev1.EventTypeNormal, "Orphaned", "Deregister", "left meetergo webhook %s in place (deletionPolicy Orphan)", obj.Status.WebhookID)
 	}
-	patch := client.MergeFrom(obj.DeepCopy())
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(obj, Finalizer)
 	if err := r.Patch(ctx, obj, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return conflictRetry(err)
+	}
+	if obj.Status.CompanyID != "" {
+		co := r.companies.get(obj.Status.CompanyID)
+		co.mu.Lock()
+		co.settle(string(obj.UID))
+		co.mu.Unlock()
 	}
 	r.wakeWaiting(ctx, obj.Status.CompanyID, obj.UID)
 	return ctrl.Result{}, nil
+}
+
+// conflictRetry turns a refused optimistic-lock patch into a quick retry
+// (the cache is about to see the newer object); a resource already gone is
+// done.
+func conflictRetry(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
 
 // deregister deletes every registration of the resource at meetergo; a 404
 // counts as deleted.
 func (r *MeetergoWebhookReconciler) deregister(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook) error {
 	if obj.Status.CompanyID == "" && obj.Status.WebhookID == "" {
-		// The company was never learned, so nothing was ever created.
-		return nil
+		// The cached copy may predate the status patch that recorded the
+		// company just before a create: ask the API server.
+		latest := &webhooksv1alpha1.MeetergoWebhook{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), latest); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if latest.Status.CompanyID == "" && latest.Status.WebhookID == "" {
+			// The company is recorded before any create: none was made.
+			return nil
+		}
+		obj.Status = latest.Status
 	}
 	cred, err := r.credential(ctx, obj)
 	if err != nil {
@@ -363,11 +517,13 @@ func (r *MeetergoWebhookReconciler) deregister(ctx context.Context, obj *webhook
 	co := r.companies.get(ident.CompanyID)
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	hooks, err := co.list(ctx, r.Meetergo, cred, r.Options.ListMaxAge)
+	hooks, _, err := co.list(ctx, r.Meetergo, cred, r.Options.ListMaxAge)
 	if err != nil {
 		return err
 	}
-	ours, dups := registration.Find(hooks, string(obj.UID), obj.Status.WebhookID)
+	receiver, _ := r.receiverURL(obj)
+	own := registration.NewOwnership([]registration.Claimant{r.claimant(obj, receiver, co)})
+	ours, dups := registration.Find(hooks, own, string(obj.UID), obj.Status.WebhookID)
 	if ours != nil {
 		dups = append(dups, *ours)
 	}
@@ -461,38 +617,84 @@ func (r *MeetergoWebhookReconciler) receiverURL(obj *webhooksv1alpha1.MeetergoWe
 	return raw, nil
 }
 
-// handleRotation raises the token generation once per new value of the
-// rotate-token annotation.
-func (r *MeetergoWebhookReconciler) handleRotation(obj *webhooksv1alpha1.MeetergoWebhook) {
-	v := obj.Annotations[webhooksv1alpha1.RotateTokenAnnotation]
-	if v == "" || v == obj.Status.LastHandledRotateToken {
-		return
-	}
-	obj.Status.TokenGeneration++
-	now := metav1.Now()
-	obj.Status.TokenRotatedAt = &now
-	obj.Status.LastHandledRotateToken = v
-	r.event(obj, corev1.EventTypeNormal, "TokenRotated", "Rotate", "receiver token rotated to generation %d; the previous token is accepted for a grace period", obj.Status.TokenGeneration)
-}
-
-// claimants are the resources of this cluster in a company's slot queue.
-func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, companyID string) []registration.Claimant {
+// claimants are the resources of this cluster in a company's slot queue,
+// from the cache, with self as this reconcile knows it.
+func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, co *company, companyID string, self *webhooksv1alpha1.MeetergoWebhook, receiver string) []registration.Claimant {
 	list := &webhooksv1alpha1.MeetergoWebhookList{}
 	if err := r.List(ctx, list, client.MatchingFields{indexCompany: companyID}); err != nil {
 		log.FromContext(ctx).Error(err, "listing the company's resources from the cache")
-		return nil
 	}
-	out := make([]registration.Claimant, 0, len(list.Items))
+	out := make([]registration.Claimant, 0, len(list.Items)+1)
+	out = append(out, r.claimant(self, receiver, co))
 	for i := range list.Items {
 		o := &list.Items[i]
-		out = append(out, registration.Claimant{
-			UID:       string(o.UID),
-			Key:       o.Namespace + "/" + o.Name,
-			CreatedAt: o.CreationTimestamp.Time,
-			Wants:     !o.Spec.Suspend && o.DeletionTimestamp.IsZero(),
-		})
+		if o.UID == self.UID {
+			continue
+		}
+		base, err := r.receiverURL(o)
+		if err != nil {
+			base = ""
+		}
+		out = append(out, r.claimant(o, base, co))
 	}
 	return out
+}
+
+// claimant describes one resource for the slot queue and for recognising
+// its registrations.
+func (r *MeetergoWebhookReconciler) claimant(o *webhooksv1alpha1.MeetergoWebhook, receiver string, co *company) registration.Claimant {
+	c := registration.Claimant{
+		UID:       string(o.UID),
+		Key:       o.Namespace + "/" + o.Name,
+		CreatedAt: o.CreationTimestamp.Time,
+		Wants:     !o.Spec.Suspend && o.DeletionTimestamp.IsZero(),
+		Holds:     o.Status.WebhookID != "" || (co != nil && co.priority[string(o.UID)]),
+	}
+	bases := []string{}
+	if receiver != "" {
+		bases = append(bases, receiver)
+	}
+	// The receiver URL of the last registration, from the masked endpoint.
+	if last, ok := strings.CutSuffix(o.Status.Endpoint, token.Masked("")); ok && last != "" && last != strings.TrimRight(receiver, "/") {
+		bases = append(bases, last)
+	}
+	for _, base := range bases {
+		for _, gen := range []int64{o.Status.TokenGeneration, o.Status.TokenGeneration - 1} {
+			if gen >= 0 {
+				c.Endpoints = append(c.Endpoints, token.Endpoint(base, r.Tokens.Token(string(o.UID), gen)))
+			}
+		}
+	}
+	return c
+}
+
+// wakeVanished gives the company's holders whose registration is not in
+// the list just read priority for a slot, and reconciles at once those
+// whose status still names a registration.
+func (r *MeetergoWebhookReconciler) wakeVanished(ctx context.Context, co *company, hooks []meetergo.Webhook, claimants []registration.Claimant, self types.UID) {
+	d := registration.DecideSlot(co.limit(r.Options.WebhookLimit), hooks, claimants, string(self))
+	if len(d.Vanished) == 0 {
+		return
+	}
+	vanished := map[types.UID]bool{}
+	for _, uid := range d.Vanished {
+		co.prioritise(uid)
+		vanished[types.UID(uid)] = true
+	}
+	list := &webhooksv1alpha1.MeetergoWebhookList{}
+	if len(claimants) > 0 {
+		_ = r.List(ctx, list, client.MatchingFields{indexCompany: co.id})
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == self || !vanished[o.UID] || o.Status.WebhookID == "" {
+			continue
+		}
+		select {
+		case r.wake <- event.TypedGenericEvent[*webhooksv1alpha1.MeetergoWebhook]{Object: o}:
+		default: // the queue is full; the holder's resync catches up
+		}
+	}
 }
 
 // wakeWaiting reconciles the company's resources that wait for a slot, now

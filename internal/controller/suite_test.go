@@ -75,7 +75,12 @@ func run(m *testing.M) int {
 
 // world is one test's namespace and meetergo company.
 type world struct {
-	t         *testing.T
+	t *testing.T
+	// tweak, if set, changes the next operator's reconciler before it
+	// starts (e.g. to wrap its clients); alsoWatch adds namespaces to its
+	// cache.
+	tweak     func(*MeetergoWebhookReconciler)
+	alsoWatch []string
 	ns        string
 	companyID string
 	token     string // a personal token of the company's admin
@@ -121,10 +126,14 @@ type operator struct {
 func (w *world) startOperator(opts Options, clientOpts ...func(*meetergo.Options)) *operator {
 	w.t.Helper()
 	g := NewWithT(w.t)
+	namespaces := map[string]cache.Config{w.ns: {}}
+	for _, ns := range w.alsoWatch {
+		namespaces[ns] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:     env.Client.Scheme(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{w.ns: {}}},
+		Cache:      cache.Options{DefaultNamespaces: namespaces},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -157,6 +166,9 @@ func (w *world) startOperator(opts Options, clientOpts ...func(*meetergo.Options
 		Tokens:   deriver,
 		Recorder: mgr.GetEventRecorder("meetergo-operator"),
 		Options:  opts,
+	}
+	if w.tweak != nil {
+		w.tweak(rec)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.Expect(rec.SetupWithManager(ctx, mgr)).To(Succeed())

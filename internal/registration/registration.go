@@ -10,19 +10,32 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
 )
 
-// markerRe finds the ownership marker in a registration's description.
-var markerRe = regexp.MustCompile(`\[k8s meetergo-operator uid=([^\]\s]{1,64})\]`)
+// markerPrefix starts every ownership marker. spec.description may not
+// contain it (a CEL rule refuses it at admission), so only the operator
+// writes it.
+const markerPrefix = "[k8s meetergo-operator uid="
+
+// markerRe finds the operator's ownership marker: the one the operator
+// appends, so only a marker at the very end of a description counts. A
+// marker-like text earlier in the description (copied from the dashboard,
+// or written on purpose to imitate another resource) is user text.
+var markerRe = regexp.MustCompile(`\[k8s meetergo-operator uid=([^\]\s]{1,64})\]\s*$`)
 
 // Marker is the ownership marker appended to the description of every
 // registration the operator makes: it finds the registration again after a
 // crash, a lost status or a restored backup.
 func Marker(uid string) string {
-	return "[k8s meetergo-operator uid=" + uid + "]"
+	return markerPrefix + uid + "]"
 }
+
+// ContainsMarkerText reports whether a user's text contains the start of a
+// marker; such a description is refused at admission.
+func ContainsMarkerText(s string) bool { return strings.Contains(s, markerPrefix) }
 
 // Description is the description registered at meetergo: the user's text and
 // the marker.
@@ -33,7 +46,7 @@ func Description(userText, uid string) string {
 	return userText + " " + Marker(uid)
 }
 
-// OwnerUID returns the UID in a description's marker.
+// OwnerUID returns the UID in the marker that ends a description.
 func OwnerUID(description string) (string, bool) {
 	m := markerRe.FindStringSubmatch(description)
 	if m == nil {
@@ -42,23 +55,81 @@ func OwnerUID(description string) (string, bool) {
 	return m[1], true
 }
 
+// HasMarker reports whether the description ends with the marker of uid.
+func HasMarker(description, uid string) bool {
+	owner, ok := OwnerUID(description)
+	return ok && owner == uid
+}
+
+// Truncated returns the length in characters at which meetergo cut a
+// description it was sent, or 0 if got is not a shortened sent.
+func Truncated(sent, got string) int {
+	if len(got) < len(sent) && strings.HasPrefix(sent, got) {
+		return utf8.RuneCountInString(got)
+	}
+	return 0
+}
+
+// Ownership tells whose a registration is. The registration's endpoint
+// decides first: it carries a token derived from the resource's UID under a
+// key only the operator holds, so it cannot be imitated and survives a
+// meetergo that shortens descriptions. The marker at the end of the
+// description decides otherwise.
+type Ownership struct {
+	byEndpoint map[string]string
+}
+
+// NewOwnership indexes the claimants' endpoints.
+func NewOwnership(claimants []Claimant) *Ownership {
+	o := &Ownership{byEndpoint: map[string]string{}}
+	for _, c := range claimants {
+		for _, e := range c.Endpoints {
+			if e != "" {
+				o.byEndpoint[e] = c.UID
+			}
+		}
+	}
+	return o
+}
+
+// Owner returns the UID of the resource a registration belongs to.
+func (o *Ownership) Owner(w meetergo.Webhook) (string, bool) {
+	if o != nil {
+		if uid, ok := o.byEndpoint[w.Endpoint]; ok {
+			return uid, true
+		}
+	}
+	return OwnerUID(w.Description)
+}
+
 // Find returns the registrations of the resource with this UID: the one
-// whose id is knownID first if present, then the others carrying its marker
-// (duplicates, which the caller removes).
-func Find(all []meetergo.Webhook, uid, knownID string) (ours *meetergo.Webhook, duplicates []meetergo.Webhook) {
+// whose id is knownID first if it is the resource's (by endpoint or
+// marker: a status naming someone else's registration is not trusted),
+// then one whose endpoint is the resource's, then the oldest; the others
+// (duplicates) are for the caller to remove.
+func Find(all []meetergo.Webhook, own *Ownership, uid, knownID string) (ours *meetergo.Webhook, duplicates []meetergo.Webhook) {
 	var mine []meetergo.Webhook
 	for _, w := range all {
-		if owner, ok := OwnerUID(w.Description); (ok && owner == uid) || (knownID != "" && w.ID == knownID) {
+		if owner, ok := own.Owner(w); ok && owner == uid {
 			mine = append(mine, w)
 		}
 	}
 	if len(mine) == 0 {
 		return nil, nil
 	}
-	// The known id wins; else the oldest (lowest id, numerically) is kept.
+	byEndpoint := func(w meetergo.Webhook) bool {
+		if own == nil {
+			return false
+		}
+		owner, ok := own.byEndpoint[w.Endpoint]
+		return ok && owner == uid
+	}
 	sort.SliceStable(mine, func(i, j int) bool {
 		if (mine[i].ID == knownID) != (mine[j].ID == knownID) {
 			return mine[i].ID == knownID
+		}
+		if byEndpoint(mine[i]) != byEndpoint(mine[j]) {
+			return byEndpoint(mine[i])
 		}
 		return lessID(mine[i].ID, mine[j].ID)
 	})
@@ -74,13 +145,17 @@ func lessID(a, b string) bool {
 }
 
 // Diff returns the PATCH that turns current into desired, and whether one is
-// needed. Event types compare as sets.
-func Diff(current meetergo.Webhook, desired meetergo.WebhookInput) (meetergo.WebhookInput, bool) {
+// needed. Event types compare as sets. descLimit is the length at which
+// meetergo was seen to cut descriptions (0: never seen): a description cut
+// there counts as the one sent, since sending it again changes nothing.
+func Diff(current meetergo.Webhook, desired meetergo.WebhookInput, descLimit int) (meetergo.WebhookInput, bool) {
 	var patch meetergo.WebhookInput
 	if current.Endpoint != desired.Endpoint {
 		patch.Endpoint = desired.Endpoint
 	}
-	if current.Description != desired.Description {
+	// A meetergo that shortens descriptions returns a prefix of what was
+	// sent: sending it again would change nothing and loop for ever.
+	if current.Description != desired.Description && (descLimit == 0 || Truncated(desired.Description, current.Description) != descLimit) {
 		patch.Description = desired.Description
 	}
 	if !sameSet(current.EventTypes, desired.EventTypes) {
@@ -104,6 +179,15 @@ type Claimant struct {
 	// Wants is false for resources that need no registration (suspended,
 	// being deleted).
 	Wants bool
+	// Holds is true for a resource that held a slot: its status names a
+	// registration, or this process saw it holding one. If its registration
+	// vanished (deleted in the dashboard), it keeps priority for a slot
+	// over every resource that never held one.
+	Holds bool
+	// Endpoints are the endpoints its registration may carry: the token of
+	// the current and the previous generation, at the current receiver URL
+	// and at the one last registered.
+	Endpoints []string
 }
 
 // SlotDecision says whether a resource may create its registration now.
@@ -118,10 +202,15 @@ type SlotDecision struct {
 	Others int
 	// Position is the resource's place among those waiting (1 = next).
 	Position int
+	// Vanished are the UIDs of resources that held a slot but whose
+	// registration meetergo no longer lists: they come first in the queue
+	// and are to be re-registered at once.
+	Vanished []string
 }
 
 // DecideSlot decides whether the claimant with uid may register now.
-// Resources that hold a registration keep it; free slots go to waiting
+// Resources that hold a registration keep it; a resource whose
+// registration vanished is served first; then free slots go to waiting
 // resources oldest first (creation time, then namespace/name), so two
 // reconciles never race for the last slot and the order is the same on every
 // replica and after every restart.
@@ -130,10 +219,11 @@ func DecideSlot(limit int, registrations []meetergo.Webhook, claimants []Claiman
 	for _, c := range claimants {
 		byUID[c.UID] = c
 	}
+	own := NewOwnership(claimants)
 	d := SlotDecision{Limit: limit, Used: len(registrations)}
 	holding := map[string]bool{}
 	for _, w := range registrations {
-		owner, ok := OwnerUID(w.Description)
+		owner, ok := own.Owner(w)
 		if c, known := byUID[owner]; ok && known {
 			if !holding[owner] {
 				d.Holders = append(d.Holders, c.Key)
@@ -152,11 +242,19 @@ func DecideSlot(limit int, registrations []meetergo.Webhook, claimants []Claiman
 		}
 	}
 	sort.Slice(waiting, func(i, j int) bool {
+		if waiting[i].Holds != waiting[j].Holds {
+			return waiting[i].Holds
+		}
 		if !waiting[i].CreatedAt.Equal(waiting[j].CreatedAt) {
 			return waiting[i].CreatedAt.Before(waiting[j].CreatedAt)
 		}
 		return waiting[i].Key < waiting[j].Key
 	})
+	for _, c := range waiting {
+		if c.Holds {
+			d.Vanished = append(d.Vanished, c.UID)
+		}
+	}
 	free := limit - d.Used
 	for i, c := range waiting {
 		if c.UID == uid {

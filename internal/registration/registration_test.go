@@ -19,7 +19,11 @@ func TestMarkerRoundTrip(t *testing.T) {
 		"marker only":      {Description("", uid), uid, true},
 		"dashboard text":   {"made by hand in the dashboard", "", false},
 		"look-alike":       {"[k8s meetergo-operator uid=]", "", false},
-		"marker edited in": {"CRM " + Marker("abc-123") + " more", "abc-123", true},
+		"marker edited in": {"CRM " + Marker("abc-123") + " more", "", false},
+		// spec.description imitating another resource's marker: only the
+		// marker the operator appends, at the end, counts.
+		"user text imitating another resource": {Description("copied "+Marker("other-uid"), uid), uid, true},
+		"marker then trailing space":            {Marker("abc-123") + " \n", "abc-123", true},
 	}
 	for name, c := range cases {
 		got, ok := OwnerUID(c.desc)
@@ -37,7 +41,18 @@ func TestFind(t *testing.T) {
 		hook("12", Description("x", "u1")),
 		hook("9", Description("x", "u1")),
 		hook("10", Description("x", "u2")),
+		// u2's description copied into another registration by hand, to
+		// u4's endpoint: the endpoint decides.
+		{ID: "11", Endpoint: "https://r/hooks/u4", Description: Description("x", "u2")},
+		// u5's registration, its marker cut off by meetergo.
+		{ID: "13", Endpoint: "https://r/hooks/u5", Description: "x [k8s meteergo-op"},
+		// a description imitating u1 at the start: not u1's.
+		hook("14", Marker("u1")+" copied"),
 	}
+	own := NewOwnership([]Claimant{
+		{UID: "u4", Endpoints: []string{"https://r/hooks/u4"}},
+		{UID: "u5", Endpoints: []string{"https://r/hooks/u5"}},
+	})
 	cases := []struct {
 		name    string
 		uid, id string
@@ -48,10 +63,13 @@ func TestFind(t *testing.T) {
 		{"known id wins over older duplicate", "u1", "12", "12", []string{"9"}},
 		{"single", "u2", "", "10", nil},
 		{"none", "u3", "", "", nil},
-		{"known id whose marker was edited away", "u3", "7", "7", nil},
+		{"known id whose marker was edited away is not trusted", "u3", "7", "", nil},
+		{"known id carrying another resource's marker is not trusted", "u3", "10", "", nil},
+		{"the endpoint beats a copied marker", "u4", "", "11", nil},
+		{"a cut-off marker: the endpoint recognises it", "u5", "", "13", nil},
 	}
 	for _, c := range cases {
-		ours, dups := Find(all, c.uid, c.id)
+		ours, dups := Find(all, own, c.uid, c.id)
 		got := ""
 		if ours != nil {
 			got = ours.ID
@@ -63,6 +81,23 @@ func TestFind(t *testing.T) {
 		if got != c.want || strings.Join(gotDups, ",") != strings.Join(c.dups, ",") {
 			t.Errorf("%s: Find = %q dups %v; want %q dups %v", c.name, got, gotDups, c.want, c.dups)
 		}
+	}
+}
+
+func TestDescriptionTruncatedByMeetergoNeedsNoPatch(t *testing.T) {
+	sent := Description("a long text for the dashboard", "3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f")
+	cur := meetergo.Webhook{Endpoint: "https://r/hooks/a", Description: sent[:40], EventTypes: []string{"booking_created"}}
+	if n := Truncated(sent, cur.Description); n != 40 {
+		t.Fatalf("Truncated = %d, want 40", n)
+	}
+	if _, needed := Diff(cur, meetergo.WebhookInput{Endpoint: cur.Endpoint, Description: sent, EventTypes: cur.EventTypes}, 40); needed {
+		t.Error("a description meetergo shortened is PATCHed again and again")
+	}
+	if _, needed := Diff(cur, meetergo.WebhookInput{Endpoint: cur.Endpoint, Description: sent, EventTypes: cur.EventTypes}, 0); !needed {
+		t.Error("without a known cut, a shortened description (an edit in the dashboard) is not repaired")
+	}
+	if p, needed := Diff(cur, meetergo.WebhookInput{Endpoint: cur.Endpoint, Description: "another text", EventTypes: cur.EventTypes}, 40); !needed || p.Description != "another text" {
+		t.Errorf("a changed description is not PATCHed: %+v %v", p, needed)
 	}
 }
 
@@ -80,7 +115,7 @@ func TestDiff(t *testing.T) {
 		{"description edited in dashboard", meetergo.WebhookInput{Endpoint: cur.Endpoint, Description: "d2", EventTypes: cur.EventTypes}, meetergo.WebhookInput{Description: "d2"}, true},
 	}
 	for _, c := range cases {
-		got, needed := Diff(cur, c.desired)
+		got, needed := Diff(cur, c.desired, 0)
 		if needed != c.needed || got.Endpoint != c.want.Endpoint || got.Description != c.want.Description || strings.Join(got.EventTypes, ",") != strings.Join(c.want.EventTypes, ",") {
 			t.Errorf("%s: Diff = %+v, %v; want %+v, %v", c.name, got, needed, c.want, c.needed)
 		}
@@ -91,6 +126,11 @@ func TestDecideSlot(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	claim := func(uid string, age int, wants bool) Claimant {
 		return Claimant{UID: uid, Key: "ns/" + uid, CreatedAt: t0.Add(time.Duration(age) * time.Minute), Wants: wants}
+	}
+	holder := func(uid string, age int) Claimant {
+		c := claim(uid, age, true)
+		c.Holds = true
+		return c
 	}
 	regs := func(owners ...string) []meetergo.Webhook {
 		var out []meetergo.Webhook
@@ -122,6 +162,10 @@ func TestDecideSlot(t *testing.T) {
 		{"suspended older resource does not block", 1, nil, []Claimant{claim("old", 0, false), claim("new", 1, true)}, "new", true, 1, 0, 0},
 		{"orphaned registration counts as others", 2, regs("gone", "a"), []Claimant{claim("a", 0, true), claim("b", 1, true)}, "b", false, 1, 1, 1},
 		{"unknown claimant queues last", 3, regs("a"), []Claimant{claim("a", 0, true), claim("b", 1, true)}, "z", true, 2, 1, 0},
+		// A holder whose registration vanished (deleted in the dashboard)
+		// comes before an older resource that never held a slot.
+		{"vanished holder keeps its slot", 6, regs("ext", "a", "b", "c", "d"), []Claimant{claim("a", 0, true), claim("b", 1, true), claim("c", 2, true), claim("d", 3, true), holder("e", 5), claim("w", 4, true)}, "e", true, 1, 4, 1},
+		{"waiter does not take a vanished holder's slot", 6, regs("ext", "a", "b", "c", "d"), []Claimant{claim("a", 0, true), claim("b", 1, true), claim("c", 2, true), claim("d", 3, true), holder("e", 5), claim("w", 4, true)}, "w", false, 2, 4, 1},
 	}
 	for _, c := range cases {
 		d := DecideSlot(c.limit, c.regs, c.claimants, c.uid)
