@@ -23,7 +23,7 @@ func TestMarkerRoundTrip(t *testing.T) {
 		// spec.description imitating another resource's marker: only the
 		// marker the operator appends, at the end, counts.
 		"user text imitating another resource": {Description("copied "+Marker("other-uid"), uid), uid, true},
-		"marker then trailing space":            {Marker("abc-123") + " \n", "abc-123", true},
+		"marker then trailing space":           {Marker("abc-123") + " \n", "abc-123", true},
 	}
 	for name, c := range cases {
 		got, ok := OwnerUID(c.desc)
