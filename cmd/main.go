@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -148,9 +150,15 @@ func run(f flags) error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 
-	key, err := tokenKey(ctx, f)
+	key, keeper, err := tokenKey(ctx, f, cfg, election.Name)
 	if err != nil {
 		return err
+	}
+	if keeper != nil {
+		// Every replica keeps the Secret, leading or not.
+		if err := mgr.Add(keeper); err != nil {
+			return err
+		}
 	}
 	deriver, err := token.NewDeriver(key)
 	if err != nil {
@@ -229,21 +237,53 @@ func reconciler(f flags, api meetergo.Client, deriver *token.Deriver) leader.Set
 }
 
 // tokenKey loads the key receiver tokens are derived from: a file for local
-// runs, else a Secret in the operator's namespace, created when missing.
-func tokenKey(ctx context.Context, f flags) ([]byte, error) {
+// runs (nothing to keep then), else a Secret in the operator's namespace,
+// created when missing, and a Keeper that restores the Secret with this key
+// should it be deleted while the process runs. With leader election on, a
+// replica that finds no Secret while the Lease is live waits up to a lease
+// duration for a running replica's Keeper to restore it (see token.LoadKey).
+func tokenKey(ctx context.Context, f flags, cfg *rest.Config, leaseName string) ([]byte, *token.Keeper, error) {
 	if f.tokenKeyFile != "" {
 		b, err := os.ReadFile(f.tokenKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading --token-key-file: %w", err)
+			return nil, nil, fmt.Errorf("reading --token-key-file: %w", err)
 		}
-		return b, nil
+		return b, nil, nil
 	}
 	if f.namespace == "" {
-		return nil, fmt.Errorf("--namespace (or $POD_NAMESPACE) is needed to find the token key Secret; or pass --token-key-file")
+		return nil, nil, fmt.Errorf("--namespace (or $POD_NAMESPACE) is needed to find the token key Secret; or pass --token-key-file")
 	}
-	cl, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: scheme})
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return token.LoadOrCreateKey(ctx, cl, f.namespace, f.tokenKeySecret)
+	o := token.KeyOptions{
+		Namespace:   f.namespace,
+		Name:        f.tokenKeySecret,
+		RestoreWait: f.leaseDuration,
+		Log:         ctrl.Log.WithName("token-key"),
+	}
+	if f.leaderElect {
+		o.LeaseName = leaseName
+	}
+	key, err := token.LoadKey(ctx, cl, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	keeper, err := token.NewKeeper(token.KeeperOptions{
+		Client:    cl,
+		Metadata:  md,
+		Namespace: f.namespace,
+		Name:      f.tokenKeySecret,
+		Key:       key,
+		Log:       ctrl.Log.WithName("token-key"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, keeper, nil
 }

@@ -68,7 +68,8 @@ app.kubernetes.io/part-of: meetergo-operator
 Consistency checks the schema cannot express. (values.schema.json checks the
 rest, including the ones between values: an http:// receiver.publicURL needs
 receiver.allowInsecureHTTP, httpRoute.enabled needs parentRefs, a
-ServiceMonitor needs metrics.enabled.) `helm lint` reports a failure here only
+ServiceMonitor needs metrics.enabled, replicaCount > 1 needs
+leaderElection.enabled.) `helm lint` reports a failure here only
 as [INFO]; `helm template`, install and upgrade stop on it.
 */}}
 {{- define "meetergo-operator.validate" -}}
@@ -76,6 +77,10 @@ as [INFO]; `helm template`, install and upgrade stop on it.
 {{- if .Values.metrics.enabled }}{{ $ports = append $ports (int .Values.metrics.port) }}{{ end }}
 {{- if ne (len $ports) (len (uniq $ports)) }}
 {{- fail (printf "receiver.port, health.port and metrics.port must differ (got %v)" $ports) }}
+{{- end }}
+{{- /* The schema refuses this too; this says it in words, and holds with --skip-schema-validation. */}}
+{{- if and (gt (int .Values.replicaCount) 1) (not (dig "enabled" false (.Values.leaderElection | default dict))) }}
+{{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several replicas need leader election (set leaderElection.enabled=true, the default, or replicaCount=1); without it every replica reconciles and they register the same MeetergoWebhook several times at meetergo, using up the company's six webhooks" (int .Values.replicaCount)) }}
 {{- end }}
 {{- end }}
 
