@@ -25,6 +25,7 @@ const (
 	outcomeAccepted     = "accepted"
 	outcomeDuplicate    = "duplicate"
 	outcomeUnsubscribed = "unsubscribed"
+	outcomeKept         = "kept"
 	outcomeNotFound     = "not_found"
 	outcomeMethod       = "method_not_allowed"
 	outcomeTooLarge     = "too_large"
@@ -44,6 +45,7 @@ var answers = map[string]struct {
 	outcomeAccepted:     {http.StatusOK, `{"status":"accepted"}`},
 	outcomeDuplicate:    {http.StatusOK, `{"status":"duplicate"}`},
 	outcomeUnsubscribed: {http.StatusOK, `{"status":"ignored"}`},
+	outcomeKept:         {http.StatusOK, `{"status":"kept"}`},
 	outcomeNotFound:     {http.StatusNotFound, `{"error":"not found"}`},
 	outcomeMethod:       {http.StatusMethodNotAllowed, `{"error":"only POST is accepted"}`},
 	outcomeTooLarge:     {http.StatusRequestEntityTooLarge, `{"error":"body too large"}`},
@@ -143,24 +145,36 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 		}
 	}()
 	body := buf.Bytes()
+	// A body this build cannot read is kept, not refused: meetergo may
+	// disable a webhook that answers errors, and its payloads may change
+	// without notice. The token proved the sender.
+	kept := ""
 	ev, err := payload.Parse(body)
-	if err != nil {
-		return outcomeBadRequest, ""
-	}
-	if ev.CompanyID != "" && hook.Status.CompanyID != "" && ev.CompanyID != hook.Status.CompanyID {
+	switch {
+	case err != nil:
+		ev, kept = payload.Event{}, reasonUnparseable
+	case ev.CompanyID != "" && hook.Status.CompanyID != "" && ev.CompanyID != hook.Status.CompanyID:
 		return outcomeForbidden, ev.Type
-	}
-	if !slices.Contains(hook.Spec.EventTypes, webhooksv1alpha1.EventType(ev.Type)) {
+	case !slices.Contains(knownTypes, webhooksv1alpha1.EventType(ev.Type)):
+		kept = reasonUnknownType
+	case !slices.Contains(hook.Spec.EventTypes, webhooksv1alpha1.EventType(ev.Type)):
 		return outcomeUnsubscribed, ev.Type
 	}
-	dup, err := h.intake.accept(r.Context(), hook, ev, body)
+	var dup bool
+	if kept != "" {
+		dup, err = h.intake.keep(r.Context(), hook, ev, body, kept)
+	} else {
+		dup, err = h.intake.accept(r.Context(), hook, ev, body)
+	}
 	recycle = !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	switch {
 	case err != nil:
-		h.log.Error(err, "storing an event", "resource", hook.Namespace+"/"+hook.Name, "type", ev.Type)
+		h.log.Error(err, "storing an event", "resource", hook.Namespace+"/"+hook.Name, "type", typeLabel(ev.Type))
 		return outcomeUnavailable, ev.Type
 	case dup:
 		return outcomeDuplicate, ev.Type
+	case kept != "":
+		return outcomeKept, ev.Type
 	}
 	return outcomeAccepted, ev.Type
 }

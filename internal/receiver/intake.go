@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -60,6 +61,67 @@ func (in *intake) accept(ctx context.Context, hook *webhooksv1alpha1.MeetergoWeb
 	in.status.add(&acc.Event, func(d *deliveryDelta) {
 		d.received++
 		d.lastEvent = now
+	})
+	return false, nil
+}
+
+// Reasons of the Warning Event for a kept event: one the receiver could
+// not read, acknowledged and kept as a dead letter for a replay.
+const (
+	reasonUnparseable = "UnparseableEvent"
+	reasonUnknownType = "UnknownEventType"
+)
+
+// keptWhy says, per reason, why an event was kept (for status.lastError
+// and the dead letter). Nothing in it comes from the body.
+var keptWhy = map[string]string{
+	reasonUnparseable: "not a JSON object naming an event type",
+	reasonUnknownType: "an event type this operator version does not know",
+}
+
+// keptNote is the Warning Event's note for a kept event. It names no
+// payload content at all (not even the unknown type): the body may hold
+// personal data and the appointment secret.
+func keptNote(reason, id string) string {
+	what, when := "received a body that is not a JSON object naming an event type (webhookType)", "an operator version can read it"
+	if reason == reasonUnknownType {
+		what, when = "received an event of a type this operator version does not know", "an operator version knows its type and this resource subscribes to it"
+	}
+	return fmt.Sprintf("%s; answered 200 and kept it as dead letter %s. Once %s, set the annotation %s to a new value to deliver it",
+		what, id, when, webhooksv1alpha1.ReplayDeadLettersAnnotation)
+}
+
+// keep stores a body the receiver cannot read (reason says why; ev is
+// what was read of it, if anything) as one dead letter of hook, and says
+// whether it was a duplicate. As with accept, when it returns without
+// error the body is on disk and may be acknowledged. A replay reads it
+// again (package forward, KeptTarget).
+func (in *intake) keep(ctx context.Context, hook *webhooksv1alpha1.MeetergoWebhook, ev payload.Event, body []byte, reason string) (duplicate bool, err error) {
+	now := in.now()
+	key := ev.DedupKey(body) // of the body, unless it has a type, id and updatedAt
+	id := deliveryID(string(hook.UID), key)
+	dl := store.Delivery{Key: store.Key{Target: forward.KeptTarget}, Due: now, DeadAt: now, LastError: "kept unread: " + keptWhy[reason]}
+	acc, err := in.store.Accept(ctx, store.Incoming{
+		// No type: nothing read from the body is stored beside it.
+		Event:      store.Event{UID: string(hook.UID), Namespace: hook.Namespace, Name: hook.Name, ID: id, ReceivedAt: now},
+		Body:       body,
+		DedupScope: string(hook.UID),
+		DedupKey:   key[:],
+		DedupUntil: now.Add(in.dedupWindow),
+		DeadLetter: &dl,
+	})
+	if err != nil || acc.Duplicate {
+		return acc.Duplicate, err
+	}
+	dl.Seq = acc.Event.Seq
+	in.log.Info("event kept unread as a dead letter", "resource", hook.Namespace+"/"+hook.Name, "reason", reason, "webhookID", id)
+	in.forwarder.AddDeadLetter(acc.Event, dl)
+	in.recorder.Event(objectRef(hook.Namespace, hook.Name, string(hook.UID)), corev1.EventTypeWarning, reason, "Received", keptNote(reason, id))
+	in.status.add(&acc.Event, func(d *deliveryDelta) {
+		d.received++
+		d.deadLettered++
+		d.lastEvent = now
+		d.lastError = "event " + id + " " + dl.LastError
 	})
 	return false, nil
 }

@@ -59,6 +59,7 @@ type Receiver struct {
 	forwarder *forward.Forwarder
 	recorder  *record.Recorder
 	status    *statusFlusher
+	intake    *intake
 	limits    *limiter
 	listener  net.Listener
 	server    *http.Server
@@ -132,9 +133,10 @@ func newReceiver(mgr ctrl.Manager, opts Options, log logr.Logger, st *store.Stor
 		r.limits = newLimiter(opts.RateLimit, opts.RateBurst)
 	}
 	rt := &router{cache: mgr.GetCache(), tokens: opts.Tokens, grace: opts.TokenGracePeriod, now: time.Now}
+	r.intake = &intake{log: log, store: st, forwarder: r.forwarder, recorder: r.recorder, status: r.status, dedupWindow: opts.DedupWindow, now: time.Now}
 	h := &handler{
 		lookup: rt.lookup, limits: r.limits, maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: log,
-		intake: &intake{log: log, store: st, forwarder: r.forwarder, recorder: r.recorder, status: r.status, dedupWindow: opts.DedupWindow, now: time.Now},
+		intake: r.intake,
 	}
 	r.server = &http.Server{
 		Handler:           h,

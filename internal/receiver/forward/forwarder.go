@@ -117,6 +117,8 @@ type Forwarder struct {
 	client *http.Client
 	keys   *signingKeys
 	q      *queue
+	// replaying is held during a replay (see replay).
+	replaying sync.Mutex
 }
 
 // New returns a Forwarder.
@@ -202,6 +204,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // process makes one attempt at a due delivery and records its outcome.
 func (f *Forwarder) process(ctx context.Context, it *item) {
 	ev, d := it.ev, it.d
+	if d.Target == KeptTarget {
+		// A kept event is never attempted, only read again at a replay;
+		// it is never scheduled (this is a guard).
+		f.settle(ctx, it, dead, d)
+		return
+	}
 	w := &webhooksv1alpha1.MeetergoWebhook{}
 	err := f.cfg.Client.Get(ctx, it.resource(), w)
 	switch {

@@ -77,6 +77,7 @@ type reporter struct {
 	mu                          sync.Mutex
 	forwarded, failed, deadLets []string
 	replayed                    int
+	reports                     []ReplayReport
 }
 
 func (r *reporter) Forwarded(ev *store.Event, target string) {
@@ -98,6 +99,17 @@ func (r *reporter) Replayed(_ *webhooksv1alpha1.MeetergoWebhook, n int, _ string
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.replayed += n
+}
+func (r *reporter) ReplayDone(_ *webhooksv1alpha1.MeetergoWebhook, rep ReplayReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replayed += rep.Deliveries()
+	r.reports = append(r.reports, rep)
+}
+func (r *reporter) replays() []ReplayReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ReplayReport(nil), r.reports...)
 }
 func (r *reporter) snapshot() (fwd, failed, dead []string) {
 	r.mu.Lock()
@@ -416,4 +428,109 @@ func TestDeliveriesDroppedDuringAnAttemptLeaveNothingBehind(t *testing.T) {
 	g.Consistently(func() int { return stored(t, fx.st) }).Should(BeZero())
 	_, failed, _ := fx.rep.snapshot()
 	g.Expect(failed).To(HaveLen(1))
+}
+
+// keep stores body as a kept event of the resource (as the receiver does
+// with a body it cannot read) and tracks its dead letter.
+func (fx *fixture) keep(body string) store.Event {
+	fx.seq++
+	now := time.Now()
+	dl := store.Delivery{Key: store.Key{Target: KeptTarget}, Due: now, DeadAt: now, LastError: "kept unread"}
+	acc, err := fx.st.Accept(context.Background(), store.Incoming{
+		Event:      store.Event{UID: "uid-1", Namespace: ns, Name: "hook", ID: fmt.Sprintf("msg_kept_%d", fx.seq), ReceivedAt: now},
+		Body:       []byte(body),
+		DedupScope: "uid-1", DedupKey: []byte(body), DedupUntil: now.Add(time.Hour),
+		DeadLetter: &dl,
+	})
+	if err != nil || acc.Duplicate {
+		fx.t.Fatalf("keeping %s: %+v, %v", body, acc, err)
+	}
+	dl.Seq = acc.Event.Seq
+	fx.f.AddDeadLetter(acc.Event, dl)
+	return acc.Event
+}
+
+// TestKeptEventsAreReadAgainOnReplay: kept events are never attempted; a
+// replay reads each body again: one that now is an event the resource
+// subscribes to is delivered to its targets under the id it was kept
+// with; a body that is still no JSON, an unknown or unsubscribed type,
+// or another company's event stays a dead letter, at every replay.
+func TestKeptEventsAreReadAgainOnReplay(t *testing.T) {
+	g := NewWithT(t)
+	tg := newTarget(t, 200)
+	fx := newFixture(t, map[string]int32{"192.0.2.1": tg.port()})
+	fx.hook.Status.CompanyID = "c1"
+	g.Expect(fx.c.Update(context.Background(), fx.hook)).To(Succeed())
+	fx.start()
+	readable := `{"webhookType":"booking_created","appointmentId":"a1","companyId":"c1"}`
+	ev := fx.keep(readable)
+	stuck := []string{"not json at all", `{"webhookType":"booking_exploded"}`, `{"webhookType":"new_employee"}`,
+		`{"webhookType":"booking_created","companyId":"c2"}`, `[]`}
+	for _, b := range stuck {
+		fx.keep(b)
+	}
+	g.Consistently(tg.count, 200*time.Millisecond).Should(BeZero(), "kept events are not attempted")
+	g.Expect(stored(t, fx.st)).To(Equal(1 + len(stuck)))
+
+	fx.update(func(w *webhooksv1alpha1.MeetergoWebhook) {
+		w.Annotations = map[string]string{webhooksv1alpha1.ReplayDeadLettersAnnotation: "1"}
+	})
+	g.Eventually(tg.count).Should(Equal(1))
+	g.Expect(string(tg.bodies[0])).To(Equal(readable))
+	g.Expect(tg.requests[0].Header.Get("webhook-id")).To(Equal(ev.ID), "delivered under the id it was kept with")
+	g.Expect(tg.requests[0].Header.Get(HeaderEvent)).To(Equal("booking_created"))
+	g.Eventually(func() []string { fwd, _, _ := fx.rep.snapshot(); return fwd }).Should(Equal([]string{ev.ID + "->crm:http/in?src=meetergo"}))
+	reports := fx.rep.replays()
+	g.Expect(reports).To(HaveLen(1))
+	g.Expect(reports[0].Revived).To(BeZero())
+	g.Expect(reports[0].Unread).To(Equal(len(stuck)))
+	g.Expect(reports[0].Reread).To(HaveLen(1))
+	g.Expect(reports[0].Reread[0].Payload.ID).To(Equal("a1"))
+	g.Expect(reports[0].Reread[0].Targets).To(Equal(1))
+	g.Eventually(func() int { return stored(t, fx.st) }).Should(Equal(len(stuck)), "the delivered event is gone, the others stay dead letters")
+	dead := 0
+	g.Expect(fx.st.Load(func(_ store.Event, d store.Delivery) {
+		if d.Dead() && d.Target == KeptTarget {
+			dead++
+		}
+	})).To(Succeed())
+	g.Expect(dead).To(Equal(len(stuck)))
+
+	// Another replay: they are read again, and stay.
+	fx.update(func(w *webhooksv1alpha1.MeetergoWebhook) {
+		w.Annotations[webhooksv1alpha1.ReplayDeadLettersAnnotation] = "2"
+	})
+	g.Expect(fx.rep.replays()).To(HaveLen(2))
+	g.Expect(fx.rep.replays()[1].Unread).To(Equal(len(stuck)))
+	g.Consistently(tg.count, 200*time.Millisecond).Should(Equal(1))
+
+	// Once the resource subscribes to new_employee (no target takes it:
+	// the target's types are the resource's, so it does), that one is
+	// delivered at the next replay.
+	fx.update(func(w *webhooksv1alpha1.MeetergoWebhook) {
+		w.Spec.EventTypes = append(w.Spec.EventTypes, "new_employee")
+		w.Annotations[webhooksv1alpha1.ReplayDeadLettersAnnotation] = "3"
+	})
+	g.Eventually(tg.count).Should(Equal(2))
+	g.Expect(string(tg.bodies[1])).To(Equal(`{"webhookType":"new_employee"}`))
+	g.Expect(fx.rep.replays()[2].Unread).To(Equal(len(stuck) - 1))
+}
+
+// TestAKeptEventNoTargetTakesIsDoneOnReplay: a kept event that now reads
+// as a subscribed type no target takes is recorded and deleted.
+func TestAKeptEventNoTargetTakesIsDoneOnReplay(t *testing.T) {
+	g := NewWithT(t)
+	fx := newFixture(t, nil)
+	fx.hook.Spec.EventTypes = append(fx.hook.Spec.EventTypes, "form_submission")
+	fx.hook.Spec.Targets[0].EventTypes = []webhooksv1alpha1.EventType{"booking_created"}
+	g.Expect(fx.c.Update(context.Background(), fx.hook)).To(Succeed())
+	fx.start()
+	fx.keep(`{"webhookType":"form_submission","id":"s1"}`)
+	fx.update(func(w *webhooksv1alpha1.MeetergoWebhook) {
+		w.Annotations = map[string]string{webhooksv1alpha1.ReplayDeadLettersAnnotation: "1"}
+	})
+	g.Expect(fx.rep.replays()).To(HaveLen(1))
+	g.Expect(fx.rep.replays()[0].Reread).To(HaveLen(1))
+	g.Expect(fx.rep.replays()[0].Reread[0].Targets).To(BeZero())
+	g.Expect(stored(t, fx.st)).To(BeZero())
 }

@@ -59,8 +59,14 @@ func newQueue() *queue {
 
 // add tracks a delivery: a dead letter if d is dead, else waiting.
 func (q *queue) add(ev *store.Event, d store.Delivery) {
-	it := &item{d: d, ev: ev, state: gone, index: -1}
 	q.mu.Lock()
+	q.addLocked(ev, d)
+	q.mu.Unlock()
+}
+
+// addLocked is add with q.mu held.
+func (q *queue) addLocked(ev *store.Event, d store.Delivery) {
+	it := &item{d: d, ev: ev, state: gone, index: -1}
 	q.items[d.Key] = it
 	r := it.resource()
 	if q.byRes[r] == nil {
@@ -72,7 +78,6 @@ func (q *queue) add(ev *store.Event, d store.Delivery) {
 	} else {
 		q.schedule(it)
 	}
-	q.mu.Unlock()
 }
 
 // next waits for the earliest waiting delivery to fall due and hands it
@@ -207,17 +212,38 @@ func (q *queue) reschedule(r types.NamespacedName, match func(*item) bool, now t
 	return n
 }
 
+// deadLetter is a copy of a dead letter and of its event.
+type deadLetter struct {
+	d  store.Delivery
+	ev store.Event
+}
+
 // deadLetters returns copies of the dead letters of resource uid.
-func (q *queue) deadLetters(r types.NamespacedName, uid string) []store.Delivery {
+func (q *queue) deadLetters(r types.NamespacedName, uid string) []deadLetter {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out []store.Delivery
+	var out []deadLetter
 	for it := range q.byRes[r] {
 		if it.state == dead && it.ev.UID == uid {
-			out = append(out, it.d)
+			out = append(out, deadLetter{d: it.d, ev: *it.ev})
 		}
 	}
 	return out
+}
+
+// reroute replaces the dead letter from with deliveries to of ev (none:
+// the event is done), if from is still a dead letter here.
+func (q *queue) reroute(from store.Key, ev *store.Event, to []store.Delivery) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	it := q.items[from]
+	if it == nil || it.state != dead {
+		return
+	}
+	q.forget(it)
+	for _, d := range to {
+		q.addLocked(ev, d)
+	}
 }
 
 // revive schedules dead letters again with their new states.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	webhooksv1alpha1 "github.com/meetergo-operator/meetergo-operator/api/v1alpha1"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/store"
 )
 
 // Sync brings a resource's deliveries in line with the resource: w is nil
@@ -56,29 +57,69 @@ func (f *Forwarder) forgetReplays(ctx context.Context, items []*item) error {
 func replayMeta(uid string) string { return "replay/" + uid }
 
 // replay queues w's dead letters again if its replay annotation holds a
-// value this replica has not handled yet.
+// value this replica has not handled yet. Kept events are read again (see
+// KeptTarget): queued to their targets if they now can be, else left dead.
+// Replays are made one at a time: the controller and maintain may both
+// see a new value, and a kept event must be rerouted once.
 func (f *Forwarder) replay(ctx context.Context, w *webhooksv1alpha1.MeetergoWebhook) error {
 	value := w.Annotations[webhooksv1alpha1.ReplayDeadLettersAnnotation]
 	if value == "" {
 		return nil
 	}
+	f.replaying.Lock()
+	defer f.replaying.Unlock()
 	handled, err := f.cfg.Store.Meta(replayMeta(string(w.UID)))
 	if err != nil || handled == value {
 		return err
 	}
 	r := types.NamespacedName{Namespace: w.Namespace, Name: w.Name}
-	ds := f.q.deadLetters(r, string(w.UID))
 	now := f.now()
-	for i := range ds {
-		ds[i].Attempts, ds[i].Due, ds[i].DeadAt = 0, now, time.Time{}
+	var revive []store.Delivery
+	var reroutes []store.Reroute
+	report := ReplayReport{Value: value}
+	for _, dl := range f.q.deadLetters(r, string(w.UID)) {
+		d := dl.d
+		if d.Target != KeptTarget {
+			d.Attempts, d.Due, d.DeadAt = 0, now, time.Time{}
+			revive = append(revive, d)
+			continue
+		}
+		body, err := f.cfg.Store.Body(d.Seq)
+		if err != nil {
+			return fmt.Errorf("replaying dead letters: reading a kept event: %w", err)
+		}
+		ev, targets, ok := reread(w, body)
+		if !ok {
+			report.Unread++
+			continue
+		}
+		rec := dl.ev
+		rec.Type = ev.Type
+		rr := store.Reroute{Dead: d.Key, Event: rec}
+		for _, t := range targets {
+			rr.To = append(rr.To, store.Delivery{Key: store.Key{Seq: d.Seq, Target: t}, Due: now})
+		}
+		reroutes = append(reroutes, rr)
+		report.Reread = append(report.Reread, RereadEvent{Event: rec, Payload: ev, Targets: len(targets)})
 	}
-	if err := f.cfg.Store.Revive(ctx, ds, replayMeta(string(w.UID)), value); err != nil {
+	if err := f.cfg.Store.Replay(ctx, revive, reroutes, replayMeta(string(w.UID)), value); err != nil {
 		return fmt.Errorf("replaying dead letters: %w", err)
 	}
-	f.q.revive(ds)
-	if len(ds) > 0 {
-		f.cfg.Log.Info("replaying dead letters", "resource", r, "count", len(ds))
-		f.cfg.Reporter.Replayed(w, len(ds), value)
+	f.q.revive(revive)
+	for _, rr := range reroutes {
+		ev := rr.Event
+		f.q.reroute(rr.Dead, &ev, rr.To)
+	}
+	report.Revived = len(revive)
+	if report.Revived+len(report.Reread)+report.Unread == 0 {
+		return nil
+	}
+	f.cfg.Log.Info("replaying dead letters", "resource", r, "count", report.Deliveries(),
+		"keptRead", len(report.Reread), "keptUnread", report.Unread)
+	if rr, ok := f.cfg.Reporter.(ReplayReporter); ok {
+		rr.ReplayDone(w, report)
+	} else if n := report.Deliveries(); n > 0 {
+		f.cfg.Reporter.Replayed(w, n, value)
 	}
 	return nil
 }

@@ -14,7 +14,10 @@ import (
 //     it as a duplicate;
 //   - events without both get the same key exactly when their bodies are
 //     the same bytes;
-//   - a key from fields never equals a key from a body.
+//   - a key from fields never equals a key from a body;
+//   - an event whose id is sent as appointmentId (no id) gets the key of
+//     the same event sent with id: the same appointment is recognised
+//     whichever name it comes under.
 //
 // Bodies are built with encoding/json, so any string, NUL bytes and
 // invalid UTF-8 included, reaches the parser as a JSON string.
@@ -64,6 +67,18 @@ func FuzzDedupKey(f *testing.F) {
 			t.Fatalf("a field other than type, id and updatedAt changed the key: %s", again)
 		} else if !fromFields(ev1) && kAgain == k1 {
 			t.Fatalf("without id and updatedAt, two bodies share a key: %s", again)
+		}
+		// The same event with its id sent as appointmentId, and other
+		// fields added.
+		asAppt := marshal(t, map[string]any{"webhookType": type1, "appointmentId": id1, "updatedAt": updated1, "extra": extra, "more": 2})
+		evAppt, err := Parse(asAppt)
+		if err != nil || evAppt != ev1 {
+			t.Fatalf("appointmentId read as %+v, %v; with id: %+v", evAppt, err, ev1)
+		}
+		if kAppt := evAppt.DedupKey(asAppt); fromFields(ev1) && !hasNUL(ev1) && kAppt != k1 {
+			t.Fatalf("the same event under appointmentId got another key: %s", asAppt)
+		} else if !fromFields(ev1) && kAppt == k1 {
+			t.Fatalf("without id and updatedAt, two bodies share a key: %s", asAppt)
 		}
 	})
 }

@@ -105,6 +105,9 @@ func FuzzParseMatchesEncodingJSON(f *testing.F) {
 		`{"event":"a","data":"x"}`, `{"event":"a","data":null,"id":"top"}`,
 		`{"webhookType":"a","webhookType":"b"}`, "{\"webhookType\":\"a\xff\"}",
 		`{"webhookType":"a"} {}`, `{"webhookType":"a",}`, `{"ID":"x","webhookType":"a"}`,
+		`{"webhookType":"a","appointmentId":"b1","updatedAt":"u"}`, `{"webhookType":"a","appointmentId":7,"id":null}`,
+		`{"webhookType":"a","appointmentId":"b1","id":"a1"}`, `{"event":"a","data":{"appointmentId":"b1"},"appointmentId":"top"}`,
+		`{"webhookType":"a","AppointmentId":"b1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -118,7 +121,8 @@ func FuzzParseMatchesEncodingJSON(f *testing.F) {
 }
 
 // parseReference is Parse written with encoding/json: exact member
-// names, the last of a repeated name counts, unexpected types ignored.
+// names, the last of a repeated name counts, unexpected types ignored;
+// appointmentId stands in for an id that is missing (or not a scalar).
 func parseReference(body []byte) (Event, error) {
 	body = bytes.TrimSpace(body)
 	var top map[string]json.RawMessage
@@ -149,6 +153,9 @@ func parseReference(body []byte) (Event, error) {
 		return Event{}, ErrNoType
 	}
 	ev.ID, ev.CompanyID, ev.UpdatedAt = scalar(f["id"]), scalar(f["companyId"]), scalar(f["updatedAt"])
+	if ev.ID == "" {
+		ev.ID = scalar(f["appointmentId"])
+	}
 	ev.Start, ev.MeetingTypeID, ev.FormID = scalar(f["start"]), scalar(f["meetingTypeId"]), scalar(f["formId"])
 	return ev, nil
 }

@@ -22,13 +22,14 @@ import (
 // from the fuzzer) and a pool of values (every personal string, sentences
 // holding them, secrets, ids, plus value from the fuzzer with any
 // personal string removed). Only notes of known event types are checked:
-// the handler drops any other type as unsubscribed before a note is made
-// (spec.eventTypes is an enum), so a type never reaches a note unless it
-// is one of them.
+// the handler keeps a body of any other type unread, with a fixed note
+// (and drops a known type the resource does not subscribe to), so a type
+// never reaches a note unless it is one of them.
 //
 // One exception is documented rather than asserted: a secret sent as the
-// value of an identifier field itself (id, meetingTypeId, formId) looks
-// like an id and is shown; the generator does not put secrets there.
+// value of an identifier field itself (id, appointmentId, meetingTypeId,
+// formId) looks like an id and is shown; the generator does not put
+// secrets there.
 func FuzzNoteRedaction(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "", "", false)
 	f.Add([]byte{10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}, "ID", "x", true)
@@ -81,7 +82,7 @@ var (
 	}
 	// idKeys are the fields Parse reads, in the spellings it accepts.
 	idKeys = []string{
-		"id", "ID", "Id", "iD", "meetingTypeId", "MEETINGTYPEID", "meetingTypeID", "formId", "FormID", "formıd",
+		"id", "ID", "Id", "iD", "appointmentId", "AppointmentID", "appointmentid", "meetingTypeId", "MEETINGTYPEID", "meetingTypeID", "formId", "FormID", "formıd",
 		"start", "Start", "START", "ſtart", "updatedAt", "companyId", "webhookType", "event",
 	}
 	// ids are values that look like ids (and are no personal data).
@@ -252,7 +253,7 @@ func (g *generator) build(legacy bool) ([]byte, placed) {
 // isIDKey says whether encoding/json would decode key into an identifier
 // field Parse shows (it matches names with Unicode simple folding).
 func isIDKey(key string) bool {
-	for _, f := range []string{"id", "meetingTypeId", "formId"} {
+	for _, f := range []string{"id", "appointmentId", "meetingTypeId", "formId"} {
 		if strings.EqualFold(key, f) {
 			return true
 		}

@@ -29,7 +29,9 @@ type Event struct {
 	Type string
 	// Legacy is true for the older shape.
 	Legacy bool
-	// ID is the payload's id (for booking events, the appointment's).
+	// ID is the payload's id (for booking events, the appointment's), or
+	// its appointmentId when it has no id (a shape seen in a client's test
+	// fixture).
 	ID string
 	// CompanyID is the company the event belongs to, if the payload says.
 	CompanyID string
@@ -99,6 +101,9 @@ func Parse(body []byte) (Event, error) {
 		return Event{}, ErrNoType
 	}
 	ev.ID, ev.CompanyID, ev.UpdatedAt = f.id, f.companyID, f.updatedAt
+	if ev.ID == "" {
+		ev.ID = f.appointmentID
+	}
 	ev.Start, ev.MeetingTypeID, ev.FormID = f.start, f.meetingTypeID, f.formID
 	return ev, nil
 }
@@ -115,7 +120,7 @@ var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewR
 
 // fields are the members of an event object the receiver keeps.
 type fields struct {
-	id, companyID, updatedAt, start, meetingTypeID, formID string
+	id, appointmentID, companyID, updatedAt, start, meetingTypeID, formID string
 }
 
 // read reads the value of member name into f, or skips it.
@@ -124,6 +129,8 @@ func (f *fields) read(d *jsontext.Decoder, name []byte) error {
 	switch string(name) {
 	case "id":
 		dst = &f.id
+	case "appointmentId":
+		dst = &f.appointmentID
 	case "companyId":
 		dst = &f.companyID
 	case "updatedAt":
@@ -184,7 +191,9 @@ func readScalar(d *jsontext.Decoder, dst *string) error {
 }
 
 // DedupKey identifies the event for duplicate detection: a digest of its
-// type, id and updatedAt when it has both, else of the whole body. meetergo
+// type, id (or appointmentId, see ID) and updatedAt when it has both, else
+// of the whole body. The same appointment version sent once with id and
+// once with appointmentId is one event. meetergo
 // sends no delivery id, so this is the only way to recognise a repeat.
 // The fields are joined with NUL, so a field holding a NUL (JSON \u0000)
 // could make two different events one key: such an event is keyed by its

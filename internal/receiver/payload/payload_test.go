@@ -147,3 +147,61 @@ func TestDedupKey(t *testing.T) {
 		t.Error("without updatedAt, the same body gave different keys")
 	}
 }
+
+// TestAppointmentIDStandsInForAMissingID: a payload without "id" but with
+// "appointmentId" (the shape of a client's test fixture) is identified by
+// it, in both shapes, for the duplicate key and the Event note; "id" wins
+// when both are there.
+func TestAppointmentIDStandsInForAMissingID(t *testing.T) {
+	const appt = "a0000000-0000-4000-8000-000000000007"
+	cases := []struct {
+		name, body, wantID string
+	}{
+		{"flat", `{"webhookType":"booking_created","appointmentId":"` + appt + `","updatedAt":"u1"}`, appt},
+		{"older shape", `{"event":"booking_created","data":{"appointmentId":"` + appt + `","updatedAt":"u1"}}`, appt},
+		{"numeric", `{"webhookType":"booking_cancelled","appointmentId":1492,"updatedAt":"u1"}`, "1492"},
+		{"id wins", `{"webhookType":"booking_created","appointmentId":"b1","id":"` + appt + `","updatedAt":"u1"}`, appt},
+		{"id wins, whatever the order", `{"webhookType":"booking_created","id":"` + appt + `","appointmentId":"b1","updatedAt":"u1"}`, appt},
+		{"an id that is null", `{"webhookType":"booking_created","id":null,"appointmentId":"` + appt + `","updatedAt":"u1"}`, appt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := Parse([]byte(c.body))
+			if err != nil || ev.ID != c.wantID {
+				t.Fatalf("Parse: %+v, %v; want id %q", ev, err, c.wantID)
+			}
+			if !strings.Contains(ev.Note(), c.wantID) {
+				t.Errorf("note %q does not show the appointment", ev.Note())
+			}
+		})
+	}
+}
+
+// TestTheSameAppointmentSentTwiceAsAppointmentIDIsADuplicate: two bodies
+// of one appointment version keyed by appointmentId, differing in member
+// order and other fields, share a key; another version or appointment
+// does not.
+func TestTheSameAppointmentSentTwiceAsAppointmentIDIsADuplicate(t *testing.T) {
+	key := func(body string) [32]byte {
+		t.Helper()
+		ev, err := Parse([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.DedupKey([]byte(body))
+	}
+	first := key(`{"webhookType":"booking_created","appointmentId":"a1","updatedAt":"2030-01-01T00:00:00Z","attendees":[]}`)
+	again := key(`{"updatedAt":"2030-01-01T00:00:00Z","appointmentId":"a1","webhookType":"booking_created","location":null}`)
+	if first != again {
+		t.Error("the same appointment and version sent twice as appointmentId gave two keys")
+	}
+	if key(`{"webhookType":"booking_created","id":"a1","updatedAt":"2030-01-01T00:00:00Z"}`) != first {
+		t.Error("the same appointment as id and as appointmentId gave two keys")
+	}
+	if key(`{"webhookType":"booking_created","appointmentId":"a1","updatedAt":"2030-01-01T00:00:01Z"}`) == first {
+		t.Error("another version of the appointment shares the key")
+	}
+	if key(`{"webhookType":"booking_created","appointmentId":"a2","updatedAt":"2030-01-01T00:00:00Z"}`) == first {
+		t.Error("another appointment shares the key")
+	}
+}

@@ -22,8 +22,13 @@ type Incoming struct {
 	// DedupUntil is when the key is forgotten.
 	DedupUntil time.Time
 	// Targets get one pending delivery each, due at once. Without targets
-	// only the duplicate key is kept.
+	// (and without DeadLetter) only the duplicate key is kept.
 	Targets []string
+	// DeadLetter, if set, is stored as the event's one delivery, already a
+	// dead letter (its Seq is assigned here; DeadAt must be set), and
+	// Targets are ignored: an event kept for a replay rather than
+	// delivered (the receiver keeps a body it cannot read this way).
+	DeadLetter *Delivery
 }
 
 // Accepted is what Accept did.
@@ -41,6 +46,9 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
+	if in.DeadLetter != nil && !in.DeadLetter.Dead() {
+		return Accepted{}, fmt.Errorf("store: keeping an event as a dead letter without DeadAt")
+	}
 	dk := newDedupEntry(in.DedupScope, in.DedupKey, in.DedupUntil)
 	// The commit loop fills r; it is read only after the write's result
 	// came back (a write given up on by ctx may still be running).
@@ -52,7 +60,7 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 			return nil
 		}
 		tx.remember(dk)
-		if len(in.Targets) == 0 {
+		if len(in.Targets) == 0 && in.DeadLetter == nil {
 			return nil
 		}
 		seq := tx.nextSeq()
@@ -60,6 +68,11 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		key := seqBytes(seq)
 		tx.put(bEvents, key, meta)
 		tx.put(bBodies, key, in.Body)
+		if in.DeadLetter != nil {
+			d := *in.DeadLetter
+			d.Seq = seq
+			return tx.putDelivery(bDead, d)
+		}
 		for _, t := range in.Targets {
 			if err := tx.putDelivery(bPending, Delivery{Key: Key{Seq: seq, Target: t}, Due: in.Event.ReceivedAt}); err != nil {
 				return err
@@ -152,12 +165,60 @@ func (s *Store) Bury(ctx context.Context, d Delivery) error {
 // ds, DeadAt cleared) and sets the meta value name to value in the same
 // transaction, so a replay is recorded exactly when it takes effect.
 func (s *Store) Revive(ctx context.Context, ds []Delivery, name, value string) error {
+	return s.Replay(ctx, ds, nil, name, value)
+}
+
+// Reroute replaces a dead letter with new pending deliveries of its event:
+// a kept event that a replay could read at last.
+type Reroute struct {
+	// Dead is the dead letter; it is deleted.
+	Dead Key
+	// Event is the event's record from now on; its Seq is Dead.Seq.
+	Event Event
+	// To are the event's new pending deliveries, of event Dead.Seq. With
+	// none, the event and its body are deleted once no delivery refers to
+	// them.
+	To []Delivery
+}
+
+// Replay does what a replay decided in one transaction: it revives dead
+// letters (as Revive), reroutes others, and sets the meta value name to
+// value.
+func (s *Store) Replay(ctx context.Context, revive []Delivery, reroute []Reroute, name, value string) error {
+	metas := make([][]byte, len(reroute))
+	for i, r := range reroute {
+		m, err := json.Marshal(r.Event)
+		if err != nil {
+			return err
+		}
+		metas[i] = m
+	}
 	return s.update(ctx, func(tx *txn) error {
-		for _, d := range ds {
+		for _, d := range revive {
 			d.DeadAt = time.Time{}
 			tx.deleteFrom(bDead, d.Key)
 			if err := tx.putDelivery(bPending, d); err != nil {
 				return err
+			}
+		}
+		for i, r := range reroute {
+			seq := r.Dead.Seq
+			tx.deleteFrom(bDead, r.Dead)
+			for _, d := range r.To {
+				if d.Seq != seq {
+					return fmt.Errorf("store: rerouting event %d to a delivery of event %d", seq, d.Seq)
+				}
+				d.DeadAt = time.Time{}
+				if err := tx.putDelivery(bPending, d); err != nil {
+					return err
+				}
+			}
+			key := seqBytes(seq)
+			if tx.refs(seq) == 0 {
+				tx.del(bEvents, key)
+				tx.del(bBodies, key)
+			} else {
+				tx.put(bEvents, key, metas[i])
 			}
 		}
 		tx.put(bMeta, []byte(name), []byte(value))

@@ -247,3 +247,95 @@ func TestMaxBytesRefusesGrowthAndRollsBack(t *testing.T) {
 		t.Errorf("the refused event sent again: %+v, %v; want it accepted", acc, err)
 	}
 }
+
+// loadEvents returns every delivery by key with the event it refers to.
+func loadEvents(t *testing.T, s *Store) map[Key]Event {
+	t.Helper()
+	out := map[Key]Event{}
+	if err := s.Load(func(ev Event, d Delivery) { out[d.Key] = ev }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAnEventCanBeKeptAsADeadLetterAndReroutedLater: an event stored with
+// a dead letter instead of deliveries (a body the receiver could not read)
+// is durable and deduplicated like any; a replay replaces that dead letter
+// with pending deliveries under a new record of the event, or, with none,
+// deletes the event, in the transaction that records the replay value.
+func TestAnEventCanBeKeptAsADeadLetterAndReroutedLater(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	kept := func(key string) Incoming {
+		in := incoming(key, "ignored:80/")
+		in.Event.Type = ""
+		in.DeadLetter = &Delivery{Key: Key{Target: "(kept)"}, Due: t0, DeadAt: t0, LastError: "not read"}
+		return in
+	}
+	if _, err := s.Accept(ctx, Incoming{Event: Event{ReceivedAt: t0}, DedupKey: []byte("x"), DeadLetter: &Delivery{Key: Key{Target: "(kept)"}}}); err == nil {
+		t.Error("a dead letter without DeadAt was taken")
+	}
+	a, err := s.Accept(ctx, kept("a"))
+	if err != nil || a.Duplicate || a.Event.Seq == 0 {
+		t.Fatalf("keeping an event: %+v, %v", a, err)
+	}
+	if dup, err := s.Accept(ctx, kept("a")); err != nil || !dup.Duplicate {
+		t.Fatalf("the same body kept again: %+v, %v; want a duplicate", dup, err)
+	}
+	b, err := s.Accept(ctx, kept("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadA, deadB := Key{a.Event.Seq, "(kept)"}, Key{b.Event.Seq, "(kept)"}
+
+	// Reopen: the dead letters are there, and only they.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	got := loadAll(t, s)
+	if len(got) != 2 || !got[deadA].Dead() || got[deadA].LastError != "not read" || !got[deadB].Dead() {
+		t.Fatalf("after reopening: %+v; want the two dead letters only", got)
+	}
+
+	// a is read as booking_created with two targets; b as nothing to
+	// deliver.
+	evA := a.Event
+	evA.Type = "booking_created"
+	err = s.Replay(ctx, nil, []Reroute{
+		{Dead: deadA, Event: evA, To: []Delivery{{Key: Key{a.Event.Seq, "one"}, Due: t0}, {Key: Key{a.Event.Seq, "two"}, Due: t0}}},
+		{Dead: deadB, Event: b.Event},
+	}, "replay/uid-1", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Meta("replay/uid-1"); v != "v1" {
+		t.Errorf("replay value %q", v)
+	}
+	for range 2 { // before and after a reopen
+		events := loadEvents(t, s)
+		if len(events) != 2 || events[Key{a.Event.Seq, "one"}].Type != "booking_created" || events[Key{a.Event.Seq, "two"}].ID != a.Event.ID {
+			t.Fatalf("after the replay: %+v; want a's two deliveries under its new record", events)
+		}
+		if d := loadAll(t, s)[Key{a.Event.Seq, "one"}]; d.Dead() {
+			t.Errorf("rerouted delivery %+v is dead", d)
+		}
+		if _, err := s.Body(b.Event.Seq); err == nil {
+			t.Error("the body of an event rerouted to nothing was kept")
+		}
+		if body, err := s.Body(a.Event.Seq); err != nil || !bytes.Equal(body, kept("a").Body) {
+			t.Errorf("body of the rerouted event: %q, %v", body, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = open(t, dir)
+	}
+	if err := s.Finish(ctx, Key{a.Event.Seq, "one"}, Key{a.Event.Seq, "two"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Body(a.Event.Seq); err == nil {
+		t.Error("the body outlived its last delivery")
+	}
+}
