@@ -287,6 +287,13 @@ type MeetergoWebhookStatus struct {
 	// +optional
 	LastHandledRotateToken string `json:"lastHandledRotateToken,omitempty"`
 
+	// slotHeld is true once the resource holds one of its company's webhook
+	// slots. It stays true while a registration deleted at meetergo is made
+	// again, so the resource keeps its place ahead of waiting resources, also
+	// across an operator restart; it ends when the resource stalls.
+	// +optional
+	SlotHeld bool `json:"slotHeld,omitempty"`
+
 	// lastHandledReconcileAt is the value of the reconcile-requested-at
 	// annotation that was last carried out (a fresh list at meetergo and a
 	// drift repair).

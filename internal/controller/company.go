@@ -36,10 +36,11 @@ type company struct {
 	// learnedUntil, so that a raised plan is noticed by one more create.
 	learnedLimit int
 	learnedUntil time.Time
-	// priority are the resources that held a slot and whose registration
-	// vanished: they come first in the queue even after their status no
-	// longer names a registration.
-	priority map[string]bool
+	// refusedAt is the number of registrations listed after meetergo last
+	// refused a create, and when: a second refusal at the same count
+	// teaches the limit (one could be a race with the dashboard).
+	refusedCount int
+	refusedAt    time.Time
 	// descLimit is the length at which meetergo was seen to cut a
 	// description (0: never seen).
 	descLimit int
@@ -159,15 +160,11 @@ func (co *company) remove(id string) {
 	co.webhooks = slices.DeleteFunc(slices.Clone(co.webhooks), func(w meetergo.Webhook) bool { return w.ID == id })
 }
 
-// prioritise keeps a slot's priority for a resource whose registration
-// vanished. The caller holds co.mu.
-func (co *company) prioritise(uid string) {
-	if co.priority == nil {
-		co.priority = map[string]bool{}
-	}
-	co.priority[uid] = true
+// refusal records that meetergo refused a create with n registrations
+// listed, and reports whether the refusal before it saw the same count
+// within window: only then is n the company's limit.
+func (co *company) refusal(n int, window time.Duration) bool {
+	again := co.refusedCount == n && !co.refusedAt.IsZero() && time.Since(co.refusedAt) <= window
+	co.refusedCount, co.refusedAt = n, time.Now()
+	return again
 }
-
-// settle ends a resource's priority: it holds a registration again, or it
-// is gone. The caller holds co.mu.
-func (co *company) settle(uid string) { delete(co.priority, uid) }

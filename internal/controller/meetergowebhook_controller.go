@@ -201,20 +201,10 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			"the credential now belongs to company %s; meetergo webhook %s of company %s is left in place: remove it in that company's dashboard",
 			ident.CompanyID, obj.Status.WebhookID, obj.Status.CompanyID)
 		obj.Status.WebhookID = ""
+		obj.Status.SlotHeld = false
 	}
-	// Persisted before anything is sent to meetergo: the company, so that
-	// the slot queue sees this resource and a deletion knows where to look;
-	// and a rotated token generation, so that every receiver replica
-	// accepts the new token (and still the previous one) before meetergo
-	// posts to it.
 	if err := r.persistEarly(ctx, obj, ident.CompanyID); err != nil {
 		return ctrl.Result{}, err
-	}
-
-	desired := meetergo.WebhookInput{
-		Endpoint:    token.Endpoint(receiver, r.Tokens.Token(string(obj.UID), obj.Status.TokenGeneration)),
-		Description: registration.Description(obj.Spec.Description, string(obj.UID)),
-		EventTypes:  eventTypes(obj.Spec.EventTypes),
 	}
 
 	co := r.companies.get(ident.CompanyID)
@@ -237,7 +227,12 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	claimants := r.claimants(ctx, co, ident.CompanyID, obj, receiver)
+	if forced {
+		// Handled once the fresh list is made, whatever the later steps
+		// bring (the conditions say that), as Flux does.
+		obj.Status.LastHandledReconcileAt = requested
+	}
+	claimants := r.claimants(ctx, ident.CompanyID, obj, receiver)
 	own := registration.NewOwnership(claimants)
 	ours, dups := registration.Find(hooks, own, string(obj.UID), obj.Status.WebhookID)
 	if ours == nil && !listed && !co.fresh(r.Options.ListMaxAge) {
@@ -262,6 +257,19 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 		r.event(obj, corev1.EventTypeNormal, "DuplicateRemoved", "Deregister", "removed duplicate registration %s at meetergo", d.ID)
 	}
 
+	currentEndpoint := func() string {
+		return token.Endpoint(receiver, r.Tokens.Token(string(obj.UID), obj.Status.TokenGeneration))
+	}
+	rotationWaits, err := r.rotate(ctx, obj, ours, currentEndpoint())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	desired := meetergo.WebhookInput{
+		Endpoint:    currentEndpoint(),
+		Description: registration.Description(obj.Spec.Description, string(obj.UID)),
+		EventTypes:  eventTypes(obj.Spec.EventTypes),
+	}
+
 	var current meetergo.Webhook
 	switch {
 	case ours == nil:
@@ -269,9 +277,9 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			// No status claims a registration meetergo did not list.
 			r.event(obj, corev1.EventTypeWarning, "RegistrationVanished", "Register",
 				"meetergo no longer lists webhook %s (deleted in the dashboard?); this resource keeps its slot and registers again", obj.Status.WebhookID)
-			co.prioritise(string(obj.UID))
 			obj.Status.WebhookID = ""
-			claimants = r.claimants(ctx, co, ident.CompanyID, obj, receiver)
+			obj.Status.SlotHeld = true
+			claimants = r.claimants(ctx, ident.CompanyID, obj, receiver)
 		}
 		limit := co.limit(r.Options.WebhookLimit)
 		decision := registration.DecideSlot(limit, hooks, claimants, string(obj.UID))
@@ -290,9 +298,17 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			}
 			return ctrl.Result{}, err
 		}
+		if created.ID == "" {
+			// meetergo answered without the new webhook (an empty body):
+			// the next list shows it, and it is adopted by its endpoint.
+			co.invalidate()
+			obj.Status.SlotHeld = true
+			msg := "meetergo accepted the registration but did not answer with it; looking it up in meetergo's list"
+			r.setConditions(obj, metav1.ConditionFalse, ReasonProgressing, msg)
+			return ctrl.Result{RequeueAfter: r.Options.RetryBaseDelay}, nil
+		}
 		co.put(created)
 		co.sawAnswer(desired.Description, created)
-		co.settle(string(obj.UID))
 		current = created
 		logger.Info("registered webhook at meetergo", "webhookID", created.ID, "company", ident.CompanyID)
 		r.event(obj, corev1.EventTypeNormal, "Registered", "Register", "registered as meetergo webhook %s", created.ID)
@@ -307,7 +323,6 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 		}
 	default:
 		current = *ours
-		co.settle(string(obj.UID))
 		if obj.Status.WebhookID != current.ID {
 			r.event(obj, corev1.EventTypeNormal, "Adopted", "Register", "adopted existing meetergo webhook %s carrying this resource's endpoint or marker", current.ID)
 		}
@@ -320,8 +335,8 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			if patch.Description != "" {
 				co.sawAnswer(patch.Description, updated)
 			}
-			co.put(updated)
-			current = updated
+			current = applied(current, updated)
+			co.put(current)
 			r.event(obj, corev1.EventTypeNormal, "Updated", "Update", "updated meetergo webhook %s to match the spec", current.ID)
 		}
 	}
@@ -329,12 +344,16 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	r.recordSlots(ident.CompanyID, registration.DecideSlot(co.limit(r.Options.WebhookLimit), co.webhooks, claimants, string(obj.UID)))
 
 	obj.Status.WebhookID = current.ID
+	obj.Status.SlotHeld = true
 	obj.Status.Endpoint = token.Masked(receiver)
 	obj.Status.EventTypes = confirmedTypes(current.EventTypes)
 	now := metav1.Now()
 	obj.Status.LastSyncTime = &now
-	if forced {
-		obj.Status.LastHandledReconcileAt = requested
+	next := jitter(r.Options.ResyncPeriod)
+	if rotationWaits {
+		// The PATCH to the current token went through just now: the
+		// rotation asked for next is carried out at once.
+		next = r.Options.RetryBaseDelay
 	}
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRegistered, "nothing blocks progress"))
 	if current.Disabled {
@@ -345,7 +364,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			r.event(obj, corev1.EventTypeWarning, ReasonDisabled, "Register", "%s", msg)
 		}
 		r.setConditions(obj, metav1.ConditionFalse, ReasonDisabled, msg)
-		return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
+		return ctrl.Result{RequeueAfter: next}, nil
 	}
 	msg := fmt.Sprintf("registered at meetergo as webhook %s", current.ID)
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionRegistered, metav1.ConditionTrue, ReasonRegistered, msg))
@@ -356,38 +375,77 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	} else {
 		apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonRegistered, msg))
 	}
-	return ctrl.Result{RequeueAfter: jitter(r.Options.ResyncPeriod)}, nil
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
-// persistEarly writes, before any call that changes meetergo, what must be
-// known even if the reconcile dies right after that call: the company and
-// a new token generation asked for by the rotate-token annotation.
+// applied is the registration after a PATCH: what was listed, with what
+// meetergo answered laid over it. An answer may be empty or partial (the
+// client then fills in only the fields sent), so a field it lacks keeps
+// its listed value.
+func applied(before, answer meetergo.Webhook) meetergo.Webhook {
+	out := before
+	if answer.Endpoint != "" {
+		out.Endpoint = answer.Endpoint
+	}
+	if answer.Description != "" {
+		out.Description = answer.Description
+	}
+	if answer.EventTypes != nil {
+		out.EventTypes = answer.EventTypes
+	}
+	out.Disabled = before.Disabled || answer.Disabled
+	if answer.DisabledReason != "" {
+		out.DisabledReason = answer.DisabledReason
+	}
+	return out
+}
+
+// persistEarly records the company before any call that changes
+// meetergo, so that the slot queue sees this resource and a deletion knows
+// where to look even if the reconcile dies right after that call.
 func (r *MeetergoWebhookReconciler) persistEarly(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook, companyID string) error {
-	rotate := obj.Annotations[webhooksv1alpha1.RotateTokenAnnotation]
-	rotating := rotate != "" && rotate != obj.Status.LastHandledRotateToken
-	if obj.Status.CompanyID == companyID && !rotating {
+	if obj.Status.CompanyID == companyID {
 		return nil
 	}
 	early := obj.DeepCopy()
 	patch := client.MergeFrom(early.DeepCopy())
 	early.Status.CompanyID = companyID
-	if rotating {
-		early.Status.TokenGeneration++
-		now := metav1.Now()
-		early.Status.TokenRotatedAt = &now
-		early.Status.LastHandledRotateToken = rotate
-	}
 	if err := r.Status().Patch(ctx, early, patch); err != nil {
 		return err
 	}
-	obj.Status.CompanyID = early.Status.CompanyID
+	obj.Status.CompanyID = companyID
+	return nil
+}
+
+// rotate raises the token generation for a new value of the rotate-token
+// annotation, and writes it to status before meetergo is PATCHed to the new
+// token: receivers then accept the new token, and still the previous one,
+// before meetergo posts to it. A rotation waits while meetergo still holds
+// the token before the current one (the previous rotation's PATCH has not
+// gone through): receivers accept only the current and the previous
+// generation. It reports whether a rotation is left waiting.
+func (r *MeetergoWebhookReconciler) rotate(ctx context.Context, obj *webhooksv1alpha1.MeetergoWebhook, ours *meetergo.Webhook, currentEndpoint string) (waiting bool, err error) {
+	v := obj.Annotations[webhooksv1alpha1.RotateTokenAnnotation]
+	if v == "" || v == obj.Status.LastHandledRotateToken {
+		return false, nil
+	}
+	if ours != nil && ours.Endpoint != currentEndpoint {
+		return true, nil
+	}
+	early := obj.DeepCopy()
+	patch := client.MergeFrom(early.DeepCopy())
+	early.Status.TokenGeneration++
+	now := metav1.Now()
+	early.Status.TokenRotatedAt = &now
+	early.Status.LastHandledRotateToken = v
+	if err := r.Status().Patch(ctx, early, patch); err != nil {
+		return false, err
+	}
 	obj.Status.TokenGeneration = early.Status.TokenGeneration
 	obj.Status.TokenRotatedAt = early.Status.TokenRotatedAt
-	obj.Status.LastHandledRotateToken = early.Status.LastHandledRotateToken
-	if rotating {
-		r.event(obj, corev1.EventTypeNormal, "TokenRotated", "Rotate", "receiver token rotated to generation %d; the previous token is accepted for a grace period", obj.Status.TokenGeneration)
-	}
-	return nil
+	obj.Status.LastHandledRotateToken = v
+	r.event(obj, corev1.EventTypeNormal, "TokenRotated", "Rotate", "receiver token rotated to generation %d; the previous token is accepted for a grace period", obj.Status.TokenGeneration)
+	return false, nil
 }
 
 // refusedCreate handles meetergo refusing a create for want of a slot (406)
@@ -402,6 +460,12 @@ func (r *MeetergoWebhookReconciler) refusedCreate(ctx context.Context, obj *webh
 	n := len(hooks)
 	switch {
 	case n > 0 && n < r.Options.WebhookLimit:
+		// One refusal could be a race with a create and a delete in the
+		// dashboard; a second at the same count is the limit.
+		if !co.refusal(n, 2*r.Options.ResyncPeriod) {
+			msg := fmt.Sprintf("meetergo refused a new webhook with %d of %d slots used; trying once more to tell a lower limit of this company from a change in the dashboard", n, r.Options.WebhookLimit)
+			return r.waitForSlot(obj, msg)
+		}
 		co.learn(n, r.Options.ResyncPeriod)
 	case meetergo.IsPlanLimit(refusal):
 		// A plan without webhooks at all (or a wall unrelated to the
@@ -470,12 +534,6 @@ func (r *MeetergoWebhookReconciler) finalize(ctx context.Context, obj *webhooksv
 	if err := r.Patch(ctx, obj, patch); err != nil {
 		return conflictRetry(err)
 	}
-	if obj.Status.CompanyID != "" {
-		co := r.companies.get(obj.Status.CompanyID)
-		co.mu.Lock()
-		co.settle(string(obj.UID))
-		co.mu.Unlock()
-	}
 	r.wakeWaiting(ctx, obj.Status.CompanyID, obj.UID)
 	return ctrl.Result{}, nil
 }
@@ -522,7 +580,7 @@ func (r *MeetergoWebhookReconciler) deregister(ctx context.Context, obj *webhook
 		return err
 	}
 	receiver, _ := r.receiverURL(obj)
-	own := registration.NewOwnership([]registration.Claimant{r.claimant(obj, receiver, co)})
+	own := registration.NewOwnership([]registration.Claimant{r.claimant(obj, receiver)})
 	ours, dups := registration.Find(hooks, own, string(obj.UID), obj.Status.WebhookID)
 	if ours != nil {
 		dups = append(dups, *ours)
@@ -550,6 +608,11 @@ func (r *MeetergoWebhookReconciler) fail(ctx context.Context, obj *webhooksv1alp
 	stalled := metav1.ConditionFalse
 	if f.stalled {
 		stalled = metav1.ConditionTrue
+		if obj.Status.WebhookID == "" {
+			// It cannot use a slot until a person acts: its claim to one
+			// ends, so it does not keep a free slot from waiting resources.
+			obj.Status.SlotHeld = false
+		}
 	}
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, stalled, f.reason, f.message))
 	return r.outcome(f)
@@ -619,13 +682,13 @@ func (r *MeetergoWebhookReconciler) receiverURL(obj *webhooksv1alpha1.MeetergoWe
 
 // claimants are the resources of this cluster in a company's slot queue,
 // from the cache, with self as this reconcile knows it.
-func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, co *company, companyID string, self *webhooksv1alpha1.MeetergoWebhook, receiver string) []registration.Claimant {
+func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, companyID string, self *webhooksv1alpha1.MeetergoWebhook, receiver string) []registration.Claimant {
 	list := &webhooksv1alpha1.MeetergoWebhookList{}
 	if err := r.List(ctx, list, client.MatchingFields{indexCompany: companyID}); err != nil {
 		log.FromContext(ctx).Error(err, "listing the company's resources from the cache")
 	}
 	out := make([]registration.Claimant, 0, len(list.Items)+1)
-	out = append(out, r.claimant(self, receiver, co))
+	out = append(out, r.claimant(self, receiver))
 	for i := range list.Items {
 		o := &list.Items[i]
 		if o.UID == self.UID {
@@ -635,20 +698,27 @@ func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, co *company, 
 		if err != nil {
 			base = ""
 		}
-		out = append(out, r.claimant(o, base, co))
+		c := r.claimant(o, base)
+		if apimeta.IsStatusConditionTrue(o.Status.Conditions, webhooksv1alpha1.ConditionStalled) {
+			// A stalled resource waits for a person, not for a slot: it
+			// does not keep a free slot from those queued behind it. It
+			// queues again when its spec or Secret changes.
+			c.Wants = false
+		}
+		out = append(out, c)
 	}
 	return out
 }
 
 // claimant describes one resource for the slot queue and for recognising
 // its registrations.
-func (r *MeetergoWebhookReconciler) claimant(o *webhooksv1alpha1.MeetergoWebhook, receiver string, co *company) registration.Claimant {
+func (r *MeetergoWebhookReconciler) claimant(o *webhooksv1alpha1.MeetergoWebhook, receiver string) registration.Claimant {
 	c := registration.Claimant{
 		UID:       string(o.UID),
 		Key:       o.Namespace + "/" + o.Name,
 		CreatedAt: o.CreationTimestamp.Time,
 		Wants:     !o.Spec.Suspend && o.DeletionTimestamp.IsZero(),
-		Holds:     o.Status.WebhookID != "" || (co != nil && co.priority[string(o.UID)]),
+		Holds:     o.Status.WebhookID != "" || o.Status.SlotHeld,
 	}
 	bases := []string{}
 	if receiver != "" {
@@ -668,9 +738,9 @@ func (r *MeetergoWebhookReconciler) claimant(o *webhooksv1alpha1.MeetergoWebhook
 	return c
 }
 
-// wakeVanished gives the company's holders whose registration is not in
-// the list just read priority for a slot, and reconciles at once those
-// whose status still names a registration.
+// wakeVanished reconciles at once the company's holders whose status names
+// a registration the list just read does not show; their status keeps their
+// priority for a slot (status.slotHeld).
 func (r *MeetergoWebhookReconciler) wakeVanished(ctx context.Context, co *company, hooks []meetergo.Webhook, claimants []registration.Claimant, self types.UID) {
 	d := registration.DecideSlot(co.limit(r.Options.WebhookLimit), hooks, claimants, string(self))
 	if len(d.Vanished) == 0 {
@@ -678,7 +748,6 @@ func (r *MeetergoWebhookReconciler) wakeVanished(ctx context.Context, co *compan
 	}
 	vanished := map[types.UID]bool{}
 	for _, uid := range d.Vanished {
-		co.prioritise(uid)
 		vanished[types.UID(uid)] = true
 	}
 	list := &webhooksv1alpha1.MeetergoWebhookList{}

@@ -131,8 +131,11 @@ func TestLowerCompanyLimitIsLearnedFromARefusedCreate(t *testing.T) {
 				r := w.reasons(names)
 				g.Expect(r[ReasonQuotaExceeded]).To(HaveLen(2))
 			}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
-			_, _, msg := cond(w.get(names[len(names)-1]), webhooksv1alpha1.ConditionRegistered)
-			g.Expect(msg).To(ContainSubstring("this company's limit is 3, not the configured 6"))
+			// A second refusal at the same count teaches the limit.
+			g.Eventually(func() string {
+				_, _, msg := cond(w.get(names[len(names)-1]), webhooksv1alpha1.ConditionRegistered)
+				return msg
+			}, wait, 50*time.Millisecond).Should(ContainSubstring("this company's limit is 3, not the configured 6"))
 			g.Expect(gaugeValue(t, w.companyID, "limit")).To(BeEquivalentTo(3))
 
 			posts := w.count("POST", "/webhooks")
