@@ -151,21 +151,10 @@ func kubectl(t *testing.T, stdin string, args ...string) string {
 	return mustRun(t, stdin, env.Kubectl(), args...)
 }
 
-// eventually calls check until it returns nil, failing the test with the last
-// error after timeout.
+// eventually is testenv.Eventually.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not so after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, what, check)
 }
 
 // repoPath is a path in the repository.
