@@ -291,3 +291,24 @@ func TestRotatedTokenIsPersistedBeforeMeetergoIsPatched(t *testing.T) {
 	g.Expect(spy.early).To(BeEmpty())
 	g.Expect(w.get("rotating").Status.TokenGeneration).To(BeEquivalentTo(3))
 }
+
+// The lifecycle tests again, against a meetergo that cuts every description
+// at 24 characters, so that no marker survives: the endpoint carries them.
+func TestLifecycleTestsPassWithDescriptionsCutByMeetergo(t *testing.T) {
+	withFakeSettings(t, func(s *fake.Settings) { s.DescriptionMaxLength = 24 })
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"RegisterUpdateDeregister", TestRegisterUpdateDeregister},
+		{"OrphanLeavesRegistration", TestOrphanLeavesRegistration},
+		{"AmbiguousCreateAndRestartYieldOneRegistration", TestAmbiguousCreateAndRestartYieldOneRegistration},
+		{"DriftAtMeetergoIsRepairedOnResync", TestDriftAtMeetergoIsRepairedOnResync},
+		{"TokenRotationUpdatesEndpoint", TestTokenRotationUpdatesEndpoint},
+		{"SuspendMakesNoCalls", TestSuspendMakesNoCalls},
+		{"DeletionBlockedByCredentialSaysWhyAndOrphanFinishesIt", TestDeletionBlockedByCredentialSaysWhyAndOrphanFinishesIt},
+		{"CredentialMovedToAnotherCompanyIsSaid", TestCredentialMovedToAnotherCompanyIsSaid},
+	} {
+		t.Run(tc.name, tc.test)
+	}
+}
