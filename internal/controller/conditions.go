@@ -41,6 +41,17 @@ const (
 // unsupportedCredentialMessage says which credentials work.
 const unsupportedCredentialMessage = "the Secret's key token holds neither a personal access token (rgo-…) nor a platform API key (ak_live:…, with the key userId); only these two kinds work: meetergo would take any other shape for a short-lived login token"
 
+// waitsForAPerson reports reasons that no retry mends: a person must fix the
+// credential, the permission, the plan or the spec.
+func waitsForAPerson(reason string) bool {
+	switch reason {
+	case ReasonCredentialRejected, ReasonPermissionDenied, ReasonPlanLimitReached, ReasonUnsupportedCredential,
+		ReasonSecretNotFound, ReasonSecretKeyMissing, ReasonInvalidRequest, ReasonInvalidEndpoint:
+		return true
+	}
+	return false
+}
+
 // failure is a reconcile step that could not complete: what the conditions
 // say and how the reconciler goes on.
 type failure struct {

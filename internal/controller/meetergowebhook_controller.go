@@ -194,12 +194,19 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 		}
 		return ctrl.Result{}, err
 	}
-	if obj.Status.CompanyID != "" && obj.Status.CompanyID != ident.CompanyID && obj.Status.WebhookID != "" {
-		// The credential now belongs to another company. The old
-		// registration cannot be reached with it: say so, and start over.
-		r.event(obj, corev1.EventTypeWarning, "CompanyChanged", "Register",
-			"the credential now belongs to company %s; meetergo webhook %s of company %s is left in place: remove it in that company's dashboard",
-			ident.CompanyID, obj.Status.WebhookID, obj.Status.CompanyID)
+	if obj.Status.CompanyID != "" && obj.Status.CompanyID != ident.CompanyID {
+		// The credential now belongs to another company. A registration
+		// in the old one cannot be reached with it: say so, and start over
+		// in the new company, where this resource never held a slot.
+		if obj.Status.WebhookID != "" {
+			r.event(obj, corev1.EventTypeWarning, "CompanyChanged", "Register",
+				"the credential now belongs to company %s; meetergo webhook %s of company %s is left in place: remove it in that company's dashboard",
+				ident.CompanyID, obj.Status.WebhookID, obj.Status.CompanyID)
+		} else {
+			r.event(obj, corev1.EventTypeWarning, "CompanyChanged", "Register",
+				"the credential now belongs to company %s; if a registration of this resource was made in company %s (a create whose answer was lost), it is left in place: look in that company's dashboard for one whose description ends with %s",
+				ident.CompanyID, obj.Status.CompanyID, registration.Marker(string(obj.UID)))
+		}
 		obj.Status.WebhookID = ""
 		obj.Status.SlotHeld = false
 	}
@@ -271,6 +278,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	}
 
 	var current meetergo.Webhook
+	patchedEndpoint := false
 	switch {
 	case ours == nil:
 		if obj.Status.WebhookID != "" {
@@ -335,6 +343,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			if patch.Description != "" {
 				co.sawAnswer(patch.Description, updated)
 			}
+			patchedEndpoint = patch.Endpoint != ""
 			current = applied(current, updated)
 			co.put(current)
 			r.event(obj, corev1.EventTypeNormal, "Updated", "Update", "updated meetergo webhook %s to match the spec", current.ID)
@@ -350,7 +359,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 	now := metav1.Now()
 	obj.Status.LastSyncTime = &now
 	next := jitter(r.Options.ResyncPeriod)
-	if rotationWaits {
+	if rotationWaits && patchedEndpoint {
 		// The PATCH to the current token went through just now: the
 		// rotation asked for next is carried out at once.
 		next = r.Options.RetryBaseDelay
@@ -429,7 +438,7 @@ func (r *MeetergoWebhookReconciler) rotate(ctx context.Context, obj *webhooksv1a
 	if v == "" || v == obj.Status.LastHandledRotateToken {
 		return false, nil
 	}
-	if ours != nil && ours.Endpoint != currentEndpoint {
+	if ours != nil && !registration.SameEndpoint(ours.Endpoint, currentEndpoint) {
 		return true, nil
 	}
 	early := obj.DeepCopy()
@@ -608,11 +617,11 @@ func (r *MeetergoWebhookReconciler) fail(ctx context.Context, obj *webhooksv1alp
 	stalled := metav1.ConditionFalse
 	if f.stalled {
 		stalled = metav1.ConditionTrue
-		if obj.Status.WebhookID == "" {
-			// It cannot use a slot until a person acts: its claim to one
-			// ends, so it does not keep a free slot from waiting resources.
-			obj.Status.SlotHeld = false
-		}
+	}
+	if waitsForAPerson(f.reason) && obj.Status.WebhookID == "" {
+		// It cannot use a slot until a person acts: its claim to one
+		// ends, so it does not keep a free slot from waiting resources.
+		obj.Status.SlotHeld = false
 	}
 	apimeta.SetStatusCondition(&obj.Status.Conditions, condition(webhooksv1alpha1.ConditionStalled, stalled, f.reason, f.message))
 	return r.outcome(f)
@@ -699,10 +708,12 @@ func (r *MeetergoWebhookReconciler) claimants(ctx context.Context, companyID str
 			base = ""
 		}
 		c := r.claimant(o, base)
-		if apimeta.IsStatusConditionTrue(o.Status.Conditions, webhooksv1alpha1.ConditionStalled) {
-			// A stalled resource waits for a person, not for a slot: it
-			// does not keep a free slot from those queued behind it. It
-			// queues again when its spec or Secret changes.
+		if ready := apimeta.FindStatusCondition(o.Status.Conditions, webhooksv1alpha1.ConditionReady); apimeta.IsStatusConditionTrue(o.Status.Conditions, webhooksv1alpha1.ConditionStalled) ||
+			(ready != nil && waitsForAPerson(ready.Reason)) {
+			// A resource that waits for a person (stalled, or its
+			// credential refused) waits for no slot: it does not keep a
+			// free slot from those queued behind it. It queues again when
+			// its spec or Secret changes.
 			c.Wants = false
 		}
 		out = append(out, c)

@@ -5,6 +5,7 @@ package registration
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -70,6 +71,26 @@ func Truncated(sent, got string) int {
 	return 0
 }
 
+// NormalEndpoint is an endpoint as a server that normalises URLs may store
+// it: scheme and host in lower case, without the scheme's default port.
+// The path, which carries the token, is kept exactly.
+func NormalEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
+		u.Host = u.Hostname()
+	}
+	return u.String()
+}
+
+// SameEndpoint reports whether two endpoints name the same URL, as far as
+// a server normalising URLs could tell them apart.
+func SameEndpoint(a, b string) bool { return a == b || NormalEndpoint(a) == NormalEndpoint(b) }
+
 // Ownership tells whose a registration is. The registration's endpoint
 // decides first: it carries a token derived from the resource's UID under a
 // key only the operator holds, so it cannot be imitated and survives a
@@ -85,7 +106,7 @@ func NewOwnership(claimants []Claimant) *Ownership {
 	for _, c := range claimants {
 		for _, e := range c.Endpoints {
 			if e != "" {
-				o.byEndpoint[e] = c.UID
+				o.byEndpoint[NormalEndpoint(e)] = c.UID
 			}
 		}
 	}
@@ -95,7 +116,7 @@ func NewOwnership(claimants []Claimant) *Ownership {
 // Owner returns the UID of the resource a registration belongs to.
 func (o *Ownership) Owner(w meetergo.Webhook) (string, bool) {
 	if o != nil {
-		if uid, ok := o.byEndpoint[w.Endpoint]; ok {
+		if uid, ok := o.byEndpoint[NormalEndpoint(w.Endpoint)]; ok {
 			return uid, true
 		}
 	}
@@ -121,7 +142,7 @@ func Find(all []meetergo.Webhook, own *Ownership, uid, knownID string) (ours *me
 		if own == nil {
 			return false
 		}
-		owner, ok := own.byEndpoint[w.Endpoint]
+		owner, ok := own.byEndpoint[NormalEndpoint(w.Endpoint)]
 		return ok && owner == uid
 	}
 	sort.SliceStable(mine, func(i, j int) bool {
@@ -150,7 +171,7 @@ func lessID(a, b string) bool {
 // there counts as the one sent, since sending it again changes nothing.
 func Diff(current meetergo.Webhook, desired meetergo.WebhookInput, descLimit int) (meetergo.WebhookInput, bool) {
 	var patch meetergo.WebhookInput
-	if current.Endpoint != desired.Endpoint {
+	if !SameEndpoint(current.Endpoint, desired.Endpoint) {
 		patch.Endpoint = desired.Endpoint
 	}
 	// A meetergo that shortens descriptions returns a prefix of what was

@@ -184,3 +184,25 @@ func TestSlotMessageNamesHoldersAndCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpointsCompareAsAServerNormalisingURLsWould(t *testing.T) {
+	cases := []struct {
+		a, b string
+		same bool
+	}{
+		{"https://Hooks.Example.test/meetergo/hooks/AbC", "https://hooks.example.test/meetergo/hooks/AbC", true},
+		{"HTTPS://hooks.example.test:443/hooks/AbC", "https://hooks.example.test/hooks/AbC", true},
+		{"https://hooks.example.test/hooks/AbC", "https://hooks.example.test/hooks/abc", false}, // the token is case-sensitive
+		{"https://hooks.example.test/hooks/AbC", "https://hooks.example.test:8443/hooks/AbC", false},
+		{"https://a.example.test/hooks/AbC", "https://b.example.test/hooks/AbC", false},
+	}
+	for _, c := range cases {
+		if got := SameEndpoint(c.a, c.b); got != c.same {
+			t.Errorf("SameEndpoint(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+	own := NewOwnership([]Claimant{{UID: "u1", Endpoints: []string{"https://Hooks.Example.test/hooks/AbC"}}})
+	if uid, ok := own.Owner(meetergo.Webhook{Endpoint: "https://hooks.example.test/hooks/AbC"}); !ok || uid != "u1" {
+		t.Errorf("a normalised endpoint is not recognised: %q %v", uid, ok)
+	}
+}
