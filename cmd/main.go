@@ -89,6 +89,8 @@ func parseFlags() (flags, zap.Options) {
 	flag.Float64Var(&f.receiver.RateLimit, "receiver-rate-limit", 0, "Requests a second accepted per resource (0: no limit); excess gets 429.")
 	flag.IntVar(&f.receiver.RateBurst, "receiver-rate-burst", 0, "Burst of --receiver-rate-limit (default: the limit).")
 	flag.IntVar(&f.receiver.StoreMaxBytes, "receiver-store-max-bytes", receiver.DefaultStoreMaxBytes, "Bound of the receiver's store on disk (set it below the volume's size); when full, new events get 503 until deliveries free room.")
+	flag.IntVar(&f.receiver.KeptMaxEvents, "receiver-kept-max-events", receiver.DefaultKeptMaxEvents, "Most events with a valid token but a body this version cannot read that are kept per resource for a replay; beyond it (or --receiver-kept-max-bytes) such bodies are answered 200 and dropped.")
+	flag.Int64Var(&f.receiver.KeptMaxBytes, "receiver-kept-max-bytes", receiver.DefaultKeptMaxBytes, "Most bytes of kept (unread) bodies per resource; see --receiver-kept-max-events.")
 	flag.Int64Var(&f.receiver.MaxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest request body accepted; larger ones get 413 (meetergo's are at most about 100 KB).")
 	flag.IntVar(&f.receiver.Workers, "receiver-workers", forward.DefaultWorkers, "Deliveries to target Services attempted at once.")
 	flag.DurationVar(&f.receiver.RetryBaseDelay, "delivery-retry-base-delay", forward.DefaultRetryBaseDelay, "First wait before a failed delivery is tried again (it doubles up to --delivery-retry-max-delay).")

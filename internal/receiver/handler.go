@@ -26,6 +26,7 @@ const (
 	outcomeDuplicate    = "duplicate"
 	outcomeUnsubscribed = "unsubscribed"
 	outcomeKept         = "kept"
+	outcomeKeptDropped  = "kept_dropped"
 	outcomeNotFound     = "not_found"
 	outcomeMethod       = "method_not_allowed"
 	outcomeTooLarge     = "too_large"
@@ -46,6 +47,7 @@ var answers = map[string]struct {
 	outcomeDuplicate:    {http.StatusOK, `{"status":"duplicate"}`},
 	outcomeUnsubscribed: {http.StatusOK, `{"status":"ignored"}`},
 	outcomeKept:         {http.StatusOK, `{"status":"kept"}`},
+	outcomeKeptDropped:  {http.StatusOK, `{"status":"dropped"}`},
 	outcomeNotFound:     {http.StatusNotFound, `{"error":"not found"}`},
 	outcomeMethod:       {http.StatusMethodNotAllowed, `{"error":"only POST is accepted"}`},
 	outcomeTooLarge:     {http.StatusRequestEntityTooLarge, `{"error":"body too large"}`},
@@ -168,6 +170,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 	}
 	recycle = !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	switch {
+	case errors.Is(err, errKeptFull):
+		return outcomeKeptDropped, ev.Type
 	case err != nil:
 		h.log.Error(err, "storing an event", "resource", hook.Namespace+"/"+hook.Name, "type", typeLabel(ev.Type))
 		return outcomeUnavailable, ev.Type

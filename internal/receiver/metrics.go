@@ -13,7 +13,7 @@ import (
 var (
 	eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meetergo_operator_receiver_events_total",
-		Help: "Requests to the receiver by event type (none before the body is read or when it names none) and outcome: accepted, kept (a body that could not be read, or of an unknown type: acknowledged and kept as a dead letter), duplicate, unsubscribed, not_found, method_not_allowed, too_large, timeout, bad_request, forbidden, rate_limited, unavailable.",
+		Help: "Requests to the receiver by event type (none before the body is read or when it names none) and outcome: accepted, kept (a body that could not be read, or of an unknown type: acknowledged and kept as a dead letter), kept_dropped (such a body acknowledged but not stored: its resource keeps as many as it may), duplicate, unsubscribed, not_found, method_not_allowed, too_large, timeout, bad_request, forbidden, rate_limited, unavailable.",
 	}, []string{"type", "outcome"})
 	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "meetergo_operator_receiver_request_duration_seconds",

@@ -25,7 +25,11 @@ const (
 	DefaultStoreMaxBytes     = 1 << 30
 	// MinStoreMaxBytes is the smallest store bound: below it the log
 	// files and the room a checkpoint needs leave no space for events.
-	MinStoreMaxBytes           = 1 << 20
+	MinStoreMaxBytes = 1 << 20
+	// DefaultKeptMaxEvents and DefaultKeptMaxBytes bound the kept
+	// (unread) events of each resource.
+	DefaultKeptMaxEvents       = 100
+	DefaultKeptMaxBytes        = 10 << 20
 	DefaultEventInterval       = 10 * time.Second
 	DefaultStatusFlushInterval = 5 * time.Second
 )
@@ -60,6 +64,14 @@ type Options struct {
 	RateBurst int
 	// StoreMaxBytes bounds the store file; when full, new events get 503.
 	StoreMaxBytes int
+	// KeptMaxEvents and KeptMaxBytes bound, per resource, the events kept
+	// unread (bodies the receiver cannot read, with a valid token) and the
+	// bytes of their bodies. Beyond either, such a body is answered 200
+	// but not stored (outcome kept_dropped, Warning Event
+	// UnreadableEventsDropped), so one token holder cannot fill the store
+	// that every resource shares.
+	KeptMaxEvents int
+	KeptMaxBytes  int64
 
 	// DialContext opens connections to targets; nil means a net.Dialer.
 	// Tests map never-routed addresses to loopback with it.
@@ -93,6 +105,9 @@ func (o *Options) complete() error {
 	if o.RateLimit < 0 || o.RateBurst < 0 {
 		return errors.New("receiver: RateLimit and RateBurst must not be negative")
 	}
+	if o.KeptMaxEvents < 0 || o.KeptMaxBytes < 0 {
+		return errors.New("receiver: KeptMaxEvents and KeptMaxBytes (--receiver-kept-max-events, --receiver-kept-max-bytes) must not be negative")
+	}
 	if o.StoreMaxBytes > 0 && o.StoreMaxBytes < MinStoreMaxBytes {
 		return fmt.Errorf("receiver: StoreMaxBytes (--receiver-store-max-bytes) must be at least %d (1 MiB), not %d", MinStoreMaxBytes, o.StoreMaxBytes)
 	}
@@ -119,6 +134,12 @@ func (o *Options) complete() error {
 	}
 	if o.StoreMaxBytes <= 0 {
 		o.StoreMaxBytes = DefaultStoreMaxBytes
+	}
+	if o.KeptMaxEvents == 0 {
+		o.KeptMaxEvents = DefaultKeptMaxEvents
+	}
+	if o.KeptMaxBytes == 0 {
+		o.KeptMaxBytes = DefaultKeptMaxBytes
 	}
 	if o.Workers <= 0 {
 		o.Workers = forward.DefaultWorkers

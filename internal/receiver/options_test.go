@@ -16,6 +16,7 @@ func TestOptionsRefuseWhatCannotWork(t *testing.T) {
 	}{
 		{"no data directory", Options{Tokens: tokens}, "DataDir is required"},
 		{"negative rate", Options{Tokens: tokens, DataDir: "d", RateLimit: -1}, "must not be negative"},
+		{"negative kept bound", Options{Tokens: tokens, DataDir: "d", KeptMaxEvents: -1}, "--receiver-kept-max-events"},
 		{"store below 1 MiB", Options{Tokens: tokens, DataDir: "d", StoreMaxBytes: 64 << 10}, "--receiver-store-max-bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

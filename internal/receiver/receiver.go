@@ -133,7 +133,8 @@ func newReceiver(mgr ctrl.Manager, opts Options, log logr.Logger, st *store.Stor
 		r.limits = newLimiter(opts.RateLimit, opts.RateBurst)
 	}
 	rt := &router{cache: mgr.GetCache(), tokens: opts.Tokens, grace: opts.TokenGracePeriod, now: time.Now}
-	r.intake = &intake{log: log, store: st, forwarder: r.forwarder, recorder: r.recorder, status: r.status, dedupWindow: opts.DedupWindow, now: time.Now}
+	r.intake = &intake{log: log, store: st, forwarder: r.forwarder, recorder: r.recorder, status: r.status, dedupWindow: opts.DedupWindow, now: time.Now,
+		keptMaxEvents: opts.KeptMaxEvents, keptMaxBytes: opts.KeptMaxBytes}
 	h := &handler{
 		lookup: rt.lookup, limits: r.limits, maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: log,
 		intake: r.intake,

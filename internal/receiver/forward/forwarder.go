@@ -117,8 +117,9 @@ type Forwarder struct {
 	client *http.Client
 	keys   *signingKeys
 	q      *queue
-	// replaying is held during a replay (see replay).
-	replaying sync.Mutex
+	// locks serialise the work on one resource's deliveries that reads
+	// and then changes them (Sync, the expiry sweep, replays).
+	locks resourceLocks
 }
 
 // New returns a Forwarder.
@@ -147,16 +148,21 @@ func New(cfg Config) *Forwarder {
 }
 
 // Load reads the deliveries left in the store (after a restart) into the
-// schedule. Call it once, before Enqueue.
+// schedule. Call it once, before Enqueue. A record the store cannot use
+// (a delivery without its event, say) does not stop it: the store removes
+// it, and Load logs and counts it.
 func (f *Forwarder) Load() error {
 	events := map[uint64]*store.Event{}
-	return f.cfg.Store.Load(func(ev store.Event, d store.Delivery) {
+	return f.cfg.Store.LoadRepairing(func(ev store.Event, d store.Delivery) {
 		e := events[ev.Seq]
 		if e == nil {
 			e = &ev
 			events[ev.Seq] = e
 		}
 		f.q.add(e, d)
+	}, func(r store.Repair) {
+		storeRepairs.Inc()
+		f.cfg.Log.Info("removed an inconsistent record from the store", "record", r.Record, "problem", r.Problem)
 	})
 }
 

@@ -27,6 +27,32 @@ func (f *Forwarder) AddDeadLetter(ev store.Event, d store.Delivery) {
 	f.q.add(&ev, d)
 }
 
+// ReserveKept makes room for one more kept event of resource uid with a
+// body of size bytes, if uid's kept events (those tracked here and those
+// reserved and not yet released) stay within maxEvents and maxBytes; it
+// says whether it did. A reservation is released with ReleaseKept once
+// the event is stored and added (AddDeadLetter) or was not stored: it
+// bounds kept events of concurrent requests too.
+func (f *Forwarder) ReserveKept(uid string, size int, maxEvents int, maxBytes int64) bool {
+	q := f.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	u := q.kept[uid]
+	if u.events+1 > maxEvents || u.bytes+int64(size) > maxBytes {
+		return false
+	}
+	q.addKept(uid, int64(size), 1)
+	return true
+}
+
+// ReleaseKept releases a reservation of ReserveKept.
+func (f *Forwarder) ReleaseKept(uid string, size int) {
+	q := f.q
+	q.mu.Lock()
+	q.addKept(uid, int64(size), -1)
+	q.mu.Unlock()
+}
+
 // ReplayReport is what one replay of a resource's dead letters did.
 type ReplayReport struct {
 	// Value is the value of the replay annotation handled.

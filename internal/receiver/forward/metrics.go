@@ -30,8 +30,12 @@ var (
 		Name: "meetergo_operator_delivery_queue_depth",
 		Help: "Deliveries this replica holds, by state: waiting (due now or backing off), running, suspended (resource suspended), dead (dead letters).",
 	}, []string{"state"})
+	storeRepairs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meetergo_operator_receiver_store_repaired_records_total",
+		Help: "Inconsistent records (e.g. a delivery whose event is missing) removed from the store when loading it at start.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(attemptsTotal, deliveriesTotal, deliveryLatency, attemptDuration, deliveriesInState)
+	metrics.Registry.MustRegister(attemptsTotal, deliveriesTotal, deliveryLatency, attemptDuration, deliveriesInState, storeRepairs)
 }

@@ -49,12 +49,34 @@ type queue struct {
 	items map[store.Key]*item
 	byRes map[types.NamespacedName]map[*item]struct{}
 	sched schedule
+	// kept is, per resource UID, what its kept events (KeptTarget) and the
+	// kept events being stored (ReserveKept) hold.
+	kept map[string]keptUsage
 	// wake is signalled when the earliest due time may have changed.
 	wake chan struct{}
 }
 
 func newQueue() *queue {
-	return &queue{items: map[store.Key]*item{}, byRes: map[types.NamespacedName]map[*item]struct{}{}, wake: make(chan struct{}, 1)}
+	return &queue{items: map[store.Key]*item{}, byRes: map[types.NamespacedName]map[*item]struct{}{},
+		kept: map[string]keptUsage{}, wake: make(chan struct{}, 1)}
+}
+
+// keptUsage counts kept events and their body bytes.
+type keptUsage struct {
+	events int
+	bytes  int64
+}
+
+// addKept adds (or with sign -1 removes) one kept event of uid; q.mu is held.
+func (q *queue) addKept(uid string, bytes int64, sign int) {
+	u := q.kept[uid]
+	u.events += sign
+	u.bytes += int64(sign) * bytes
+	if u.events <= 0 {
+		delete(q.kept, uid)
+		return
+	}
+	q.kept[uid] = u
 }
 
 // add tracks a delivery: a dead letter if d is dead, else waiting.
@@ -73,6 +95,9 @@ func (q *queue) addLocked(ev *store.Event, d store.Delivery) {
 		q.byRes[r] = map[*item]struct{}{}
 	}
 	q.byRes[r][it] = struct{}{}
+	if d.Target == KeptTarget {
+		q.addKept(ev.UID, int64(ev.BodySize), 1)
+	}
 	if d.Dead() {
 		q.set(it, dead)
 	} else {
@@ -148,6 +173,9 @@ func (q *queue) forget(it *item) {
 		heap.Remove(&q.sched, it.index)
 	}
 	q.set(it, gone)
+	if it.d.Target == KeptTarget {
+		q.addKept(it.ev.UID, int64(it.ev.BodySize), -1)
+	}
 	delete(q.items, it.d.Key)
 	r := it.resource()
 	delete(q.byRes[r], it)

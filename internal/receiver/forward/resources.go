@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,7 +19,19 @@ import (
 // when r no longer exists. Deliveries of a deleted resource (or of an
 // earlier one of the same name) are dropped; those of a resumed resource are
 // scheduled; a new value of the replay annotation replays its dead letters.
+//
+// Sync, the expiry sweep and replays of one resource run one at a time
+// (the receiver's controller and maintain both call Sync): each reads the
+// resource's deliveries and then changes them, and one that ran in the
+// middle of another would undo it (a replay writing back dead letters a
+// deletion had just removed, with their events).
 func (f *Forwarder) Sync(ctx context.Context, r types.NamespacedName, w *webhooksv1alpha1.MeetergoWebhook) error {
+	defer f.locks.lock(r)()
+	return f.sync(ctx, r, w)
+}
+
+// sync is Sync with r's lock held.
+func (f *Forwarder) sync(ctx context.Context, r types.NamespacedName, w *webhooksv1alpha1.MeetergoWebhook) error {
 	uid := ""
 	if w != nil {
 		uid = string(w.UID)
@@ -59,15 +72,15 @@ func replayMeta(uid string) string { return "replay/" + uid }
 // replay queues w's dead letters again if its replay annotation holds a
 // value this replica has not handled yet. Kept events are read again (see
 // KeptTarget): queued to their targets if they now can be, else left dead.
-// Replays are made one at a time: the controller and maintain may both
-// see a new value, and a kept event must be rerouted once.
+// It runs with the resource's lock held (see Sync): the controller and
+// maintain may both see a new value, a kept event must be rerouted once,
+// and the dead letters read here must not be deleted before the store
+// writes what the replay decided (the store checks that too).
 func (f *Forwarder) replay(ctx context.Context, w *webhooksv1alpha1.MeetergoWebhook) error {
 	value := w.Annotations[webhooksv1alpha1.ReplayDeadLettersAnnotation]
 	if value == "" {
 		return nil
 	}
-	f.replaying.Lock()
-	defer f.replaying.Unlock()
 	handled, err := f.cfg.Store.Meta(replayMeta(string(w.UID)))
 	if err != nil || handled == value {
 		return err
@@ -133,21 +146,60 @@ func (f *Forwarder) maintain(ctx context.Context) {
 	for {
 		expiry := f.now().Add(-f.cfg.DeadLetterRetention)
 		for _, r := range f.q.resources() {
-			f.forget(ctx, f.q.take(r, func(it *item) bool { return it.state == dead && it.d.DeadAt.Before(expiry) }), "dead letter expired")
 			w := &webhooksv1alpha1.MeetergoWebhook{}
-			if err := f.cfg.Client.Get(ctx, r, w); apierrors.IsNotFound(err) {
-				w = nil
-			} else if err != nil {
-				continue
+			err := f.cfg.Client.Get(ctx, r, w)
+			if apierrors.IsNotFound(err) {
+				w, err = nil, nil
 			}
-			if err := f.Sync(ctx, r, w); err != nil && !errors.Is(err, context.Canceled) {
-				f.cfg.Log.Error(err, "syncing deliveries", "resource", r)
+			unlock := f.locks.lock(r)
+			f.forget(ctx, f.q.take(r, func(it *item) bool { return it.state == dead && it.d.DeadAt.Before(expiry) }), "dead letter expired")
+			if err == nil {
+				err = f.sync(ctx, r, w)
+				if err != nil && !errors.Is(err, context.Canceled) {
+					f.cfg.Log.Error(err, "syncing deliveries", "resource", r)
+				}
 			}
+			unlock()
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// resourceLocks holds a mutex per resource while it is wanted.
+type resourceLocks struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]*resourceLock
+}
+
+type resourceLock struct {
+	mu      sync.Mutex
+	holders int // those holding or waiting for mu
+}
+
+// lock locks r and returns its unlock.
+func (l *resourceLocks) lock(r types.NamespacedName) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[types.NamespacedName]*resourceLock{}
+	}
+	rl := l.m[r]
+	if rl == nil {
+		rl = &resourceLock{}
+		l.m[r] = rl
+	}
+	rl.holders++
+	l.mu.Unlock()
+	rl.mu.Lock()
+	return func() {
+		rl.mu.Unlock()
+		l.mu.Lock()
+		if rl.holders--; rl.holders == 0 {
+			delete(l.m, r)
+		}
+		l.mu.Unlock()
 	}
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,20 +42,44 @@ type Accepted struct {
 }
 
 // Accept stores an event with a pending delivery per target, unless its
-// duplicate key is already known, and returns once that is durable.
+// duplicate key is already known, and returns once that is durable. If
+// ctx ends first it returns ctx's error, and the write may still commit;
+// a caller that must carry out its outcome uses StartAccept.
 func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
-	meta, err := json.Marshal(in.Event)
+	a, err := s.StartAccept(in)
 	if err != nil {
 		return Accepted{}, err
 	}
+	return a.Wait(ctx)
+}
+
+// Accepting is an Accept handed to the commit loop: it is carried out
+// whatever its caller does from then on, and Wait tells its outcome.
+type Accepting struct {
+	w *write
+	r *Accepted
+	// res and err hold the outcome once Wait has taken it.
+	res  Accepted
+	err  error
+	done bool
+}
+
+// StartAccept hands an Accept (see Accept) to the commit loop and returns
+// without waiting for it. Writes handed in later are decided after it: a
+// later Accept with the same duplicate key is a duplicate of this one.
+func (s *Store) StartAccept(in Incoming) (*Accepting, error) {
+	meta, err := json.Marshal(in.Event)
+	if err != nil {
+		return nil, err
+	}
 	if in.DeadLetter != nil && !in.DeadLetter.Dead() {
-		return Accepted{}, fmt.Errorf("store: keeping an event as a dead letter without DeadAt")
+		return nil, fmt.Errorf("store: keeping an event as a dead letter without DeadAt")
 	}
 	dk := newDedupEntry(in.DedupScope, in.DedupKey, in.DedupUntil)
 	// The commit loop fills r; it is read only after the write's result
 	// came back (a write given up on by ctx may still be running).
 	r := &Accepted{}
-	err = s.update(ctx, func(tx *txn) error {
+	w, err := s.handIn(func(tx *txn) error {
 		*r = Accepted{Event: in.Event}
 		if tx.seen(dk, in.Event.ReceivedAt) {
 			r.Duplicate = true
@@ -65,6 +91,7 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		}
 		seq := tx.nextSeq()
 		r.Event.Seq = seq
+		r.Event.BodySize = len(in.Body)
 		key := seqBytes(seq)
 		tx.put(bEvents, key, meta)
 		tx.put(bBodies, key, in.Body)
@@ -79,11 +106,29 @@ func (s *Store) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 			}
 		}
 		return nil
-	})
+	}, false)
 	if err != nil {
-		return Accepted{}, err
+		return nil, err
 	}
-	return *r, nil
+	return &Accepting{w: w, r: r}, nil
+}
+
+// Wait returns the outcome of the Accept once it is durable (or failed),
+// or ctx's error if ctx ends first (at once if it already has); the write
+// then goes on, and Wait may be called again. Wait is not safe for
+// concurrent use.
+func (a *Accepting) Wait(ctx context.Context) (Accepted, error) {
+	if !a.done {
+		err := a.w.wait(ctx)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return Accepted{}, err
+		}
+		a.done, a.err = true, err
+		if err == nil {
+			a.res = *a.r
+		}
+	}
+	return a.res, a.err
 }
 
 // Body returns a copy of the event's body.
@@ -97,26 +142,72 @@ func (s *Store) Body(seq uint64) ([]byte, error) {
 
 // Load calls fn for every pending delivery and dead letter with its event,
 // in event order. It is meant for start-up; fn must not call the store.
+// Inconsistent records are removed (see LoadRepairing).
 func (s *Store) Load(fn func(Event, Delivery)) error {
+	return s.LoadRepairing(fn, nil)
+}
+
+// Repair is an inconsistent record that LoadRepairing removed. It names
+// the record by bucket and key, never by content.
+type Repair struct {
+	// Record is the bucket and key, e.g. "pending 12/crm:http/in".
+	Record string
+	// Problem says what was wrong with it.
+	Problem string
+}
+
+// LoadRepairing is Load that never fails over a record it cannot use: a
+// delivery whose key or state cannot be read, whose event is missing or
+// cannot be read, or whose body is missing. No code path writes one (a
+// delivery, its event and its body are written and deleted together), but
+// a receiver that could not start over one would crash-loop until its
+// volume is wiped, losing every other delivery. Each such delivery is
+// deleted, with its event and body once nothing else refers to them, and
+// told to repaired (if set) after fn has seen every good one.
+func (s *Store) LoadRepairing(fn func(Event, Delivery), repaired func(Repair)) error {
 	if err := s.sync(context.Background()); err != nil {
 		return err
 	}
-	return s.view(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		for _, bucket := range [][]byte{bucketPending, bucketDead} {
-			err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+	type bad struct {
+		bucket bucketID
+		raw    []byte
+		key    Key
+		parsed bool
+		repair Repair
+	}
+	var bads []bad
+	err := s.view(func(tx *bolt.Tx) error {
+		events, bodies := tx.Bucket(bucketEvents), tx.Bucket(bucketBodies)
+		for _, b := range []bucketID{bPending, bDead} {
+			name := bucketNames[b]
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
 				d, err := decodeDelivery(k, v)
 				if err != nil {
-					return err
+					x := bad{bucket: b, raw: slices.Clone(k), repair: Repair{Record: fmt.Sprintf("%s %x", name, k), Problem: err.Error()}}
+					if key, kerr := parseKey(k); kerr == nil {
+						x.key, x.parsed = key, true
+						x.repair.Record = fmt.Sprintf("%s %s", name, key)
+					}
+					bads = append(bads, x)
+					return nil
 				}
-				raw := events.Get(seqBytes(d.Seq))
-				if raw == nil {
-					return fmt.Errorf("store: delivery %s has no event", d.Key)
-				}
+				problem := ""
 				ev := Event{Seq: d.Seq}
-				if err := json.Unmarshal(raw, &ev); err != nil {
-					return fmt.Errorf("store: event %d: %w", d.Seq, err)
+				raw := events.Get(seqBytes(d.Seq))
+				body := bodies.Get(seqBytes(d.Seq))
+				switch {
+				case raw == nil:
+					problem = "its event is missing"
+				case json.Unmarshal(raw, &ev) != nil:
+					problem = "its event cannot be read"
+				case body == nil:
+					problem = "its event's body is missing"
 				}
+				if problem != "" {
+					bads = append(bads, bad{bucket: b, key: d.Key, parsed: true, repair: Repair{Record: fmt.Sprintf("%s %s", name, d.Key), Problem: problem}})
+					return nil
+				}
+				ev.Seq, ev.BodySize = d.Seq, len(body)
 				fn(ev, d)
 				return nil
 			})
@@ -126,6 +217,33 @@ func (s *Store) Load(fn func(Event, Delivery)) error {
 		}
 		return nil
 	})
+	if err != nil || len(bads) == 0 {
+		return err
+	}
+	err = s.update(context.Background(), func(tx *txn) error {
+		for _, x := range bads {
+			if !x.parsed {
+				tx.del(x.bucket, x.raw)
+				continue
+			}
+			tx.deleteFrom(x.bucket, x.key)
+			if tx.refs(x.key.Seq) == 0 {
+				key := seqBytes(x.key.Seq)
+				tx.del(bEvents, key)
+				tx.del(bBodies, key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: removing %d inconsistent record(s): %w", len(bads), err)
+	}
+	if repaired != nil {
+		for _, x := range bads {
+			repaired(x.repair)
+		}
+	}
+	return nil
 }
 
 // Reschedule records a pending delivery's new state (after a failed attempt).
@@ -163,7 +281,8 @@ func (s *Store) Bury(ctx context.Context, d Delivery) error {
 
 // Revive turns dead letters back into pending deliveries (their new state in
 // ds, DeadAt cleared) and sets the meta value name to value in the same
-// transaction, so a replay is recorded exactly when it takes effect.
+// transaction, so a replay is recorded exactly when it takes effect. Only
+// what is still a dead letter then is revived (see Replay).
 func (s *Store) Revive(ctx context.Context, ds []Delivery, name, value string) error {
 	return s.Replay(ctx, ds, nil, name, value)
 }
@@ -183,7 +302,10 @@ type Reroute struct {
 
 // Replay does what a replay decided in one transaction: it revives dead
 // letters (as Revive), reroutes others, and sets the meta value name to
-// value.
+// value. It acts only on what is still a dead letter when the transaction
+// runs: one that was deleted meanwhile (its resource deleted, its
+// retention over) is left alone, and so is its event, whose record and
+// body may be gone.
 func (s *Store) Replay(ctx context.Context, revive []Delivery, reroute []Reroute, name, value string) error {
 	metas := make([][]byte, len(reroute))
 	for i, r := range reroute {
@@ -195,6 +317,9 @@ func (s *Store) Replay(ctx context.Context, revive []Delivery, reroute []Reroute
 	}
 	return s.update(ctx, func(tx *txn) error {
 		for _, d := range revive {
+			if tx.liveBits(d.Key)&liveDead == 0 {
+				continue
+			}
 			d.DeadAt = time.Time{}
 			tx.deleteFrom(bDead, d.Key)
 			if err := tx.putDelivery(bPending, d); err != nil {
@@ -203,6 +328,9 @@ func (s *Store) Replay(ctx context.Context, revive []Delivery, reroute []Reroute
 		}
 		for i, r := range reroute {
 			seq := r.Dead.Seq
+			if tx.liveBits(r.Dead)&liveDead == 0 {
+				continue
+			}
 			tx.deleteFrom(bDead, r.Dead)
 			for _, d := range r.To {
 				if d.Seq != seq {

@@ -64,6 +64,9 @@ type Event struct {
 	ID string `json:"id"`
 	// ReceivedAt is when it was accepted.
 	ReceivedAt time.Time `json:"receivedAt"`
+	// BodySize is the length of its body, as Accept stored it and Load
+	// found it (not stored beside the event).
+	BodySize int `json:"-"`
 }
 
 // Key names one delivery: an event and one of its targets.

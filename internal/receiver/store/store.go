@@ -288,7 +288,7 @@ func (s *Store) load() error {
 			err := tx.Bucket(name).ForEach(func(k, _ []byte) error {
 				key, err := parseKey(k)
 				if err != nil {
-					return err
+					return nil // LoadRepairing removes it
 				}
 				if s.live[key]&bit == 0 {
 					s.live[key] |= bit
@@ -349,6 +349,16 @@ func (s *Store) sync(ctx context.Context) error {
 var writePool = sync.Pool{New: func() any { return &write{err: make(chan error, 1)} }}
 
 func (s *Store) submit(ctx context.Context, fn func(tx *txn) error, barrier bool) error {
+	w, err := s.handIn(fn, barrier)
+	if err != nil {
+		return err
+	}
+	return w.wait(ctx)
+}
+
+// handIn gives a write to the commit loop, which will carry it out and
+// answer it whatever its caller does from then on.
+func (s *Store) handIn(fn func(tx *txn) error, barrier bool) (*write, error) {
 	w := writePool.Get().(*write)
 	w.fn, w.barrier = fn, barrier
 	s.mu.RLock()
@@ -356,20 +366,27 @@ func (s *Store) submit(ctx context.Context, fn func(tx *txn) error, barrier bool
 		s.mu.RUnlock()
 		w.fn = nil
 		writePool.Put(w)
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	s.writes <- w
 	s.mu.RUnlock()
-	select {
-	case err := <-w.err:
-		w.fn = nil
-		writePool.Put(w)
-		return err
-	case <-ctx.Done():
-		// The write may still commit; callers treat it as not done. The
-		// loop still holds it: it is not recycled.
-		return ctx.Err()
+	return w, nil
+}
+
+// wait returns the write's result, or ctx's error if ctx ends first (at
+// once if it already has). The write may then still commit: the loop
+// still holds it, so it is not recycled.
+func (w *write) wait(ctx context.Context) error {
+	if ctx.Err() == nil {
+		select {
+		case err := <-w.err:
+			w.fn = nil
+			writePool.Put(w)
+			return err
+		case <-ctx.Done():
+		}
 	}
+	return ctx.Err()
 }
 
 // view runs fn in a read transaction of the database file; reads never
