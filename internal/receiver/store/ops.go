@@ -194,20 +194,20 @@ func (s *Store) LoadRepairing(fn func(Event, Delivery), repaired func(Repair)) e
 				problem := ""
 				ev := Event{Seq: d.Seq}
 				raw := events.Get(seqBytes(d.Seq))
-				body := bodies.Get(seqBytes(d.Seq))
+				bodySize, hasBody := bodyLen(bodies, seqBytes(d.Seq))
 				switch {
 				case raw == nil:
 					problem = "its event is missing"
 				case json.Unmarshal(raw, &ev) != nil:
 					problem = "its event cannot be read"
-				case body == nil:
+				case !hasBody:
 					problem = "its event's body is missing"
 				}
 				if problem != "" {
 					bads = append(bads, bad{bucket: b, key: d.Key, parsed: true, repair: Repair{Record: fmt.Sprintf("%s %s", name, d.Key), Problem: problem}})
 					return nil
 				}
-				ev.Seq, ev.BodySize = d.Seq, len(body)
+				ev.Seq, ev.BodySize = d.Seq, bodySize
 				fn(ev, d)
 				return nil
 			})

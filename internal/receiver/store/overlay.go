@@ -66,7 +66,7 @@ func (ov *overlay) apply(ops []op, epoch uint64) {
 		if o.kind == opDelete {
 			e.del = true
 		} else {
-			e.value, e.est = o.value, estimate(o.key, o.value)
+			e.value, e.est = o.value, estimate(o.bucket, o.key, o.value)
 			if e.value == nil {
 				e.value = []byte{}
 			}
@@ -170,8 +170,12 @@ func writeCheckpoint(db *bolt.DB, entries []ckptEntry, seq, upTo uint64) error {
 			e := &entries[i]
 			var err error
 			switch {
+			case e.del && dels && e.bucket == bBodies:
+				err = deleteBody(bs[e.bucket], []byte(e.key))
 			case e.del && dels:
 				err = bs[e.bucket].Delete([]byte(e.key))
+			case !e.del && puts && e.bucket == bBodies:
+				err = putBody(bs[e.bucket], []byte(e.key), e.value)
 			case !e.del && puts:
 				err = bs[e.bucket].Put([]byte(e.key), e.value)
 			}
@@ -211,9 +215,18 @@ func (s *Store) fullCheckpoint(upTo uint64) ([]ckptEntry, error) {
 
 // estimate is what a value is expected to take in the bbolt file: large
 // values a page run of their own, small ones their size twice over (half
-// full pages, branch entries).
-func estimate(key, value []byte) int64 {
+// full pages, branch entries). A body larger than bodyChunk is kept in
+// parts (see bodies.go): up to four parts count as small values, more as
+// pages of four parts and a page for the partial pages at its ends.
+func estimate(b bucketID, key, value []byte) int64 {
 	const page = 4096
+	if b == bBodies && len(value) > bodyChunk {
+		parts := (int64(len(value)) + bodyChunk - 1) / bodyChunk
+		if parts <= 4 {
+			return 2 * (int64(len(value)) + parts*(int64(len(key))+4+16))
+		}
+		return ((parts+3)/4 + 1) * page
+	}
 	n := int64(len(key) + len(value) + 16)
 	if n > page/4 {
 		return (n + 16 + page - 1) / page * page

@@ -3,7 +3,8 @@
 //
 // A write is durable once it is in the log: every write goes through a
 // single commit loop that puts all writes waiting at that moment into one
-// log record, written with one fdatasync (group commit): at low load a
+// log record (as many as fit in what is left of the log file; the rest go
+// into the next), written with one fdatasync (group commit): at low load a
 // write costs one sync, under load hundreds of requests share it, and
 // nothing waits on a timer. A write returns only after its record is on
 // disk, so a caller may acknowledge what it wrote. The log's files are
@@ -27,6 +28,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -51,11 +53,13 @@ var ErrClosed = errors.New("store: closed")
 type Options struct {
 	// MaxBytes bounds the store's files: each of the two log files takes
 	// a sixteenth of it (at most 8 MiB), the database file the rest. A
-	// write that would not fit answers an error wrapping bbolt's
-	// ErrMaxSizeReached (the receiver then answers 503); writes that only
-	// delete are always taken, so finished deliveries make room again.
-	// What was acknowledged is never dropped to keep the bound. 0 means
-	// 1 GiB.
+	// write that would not fit (in the database file, or in a log file:
+	// a write larger than a log file can never be taken) answers an error
+	// wrapping bbolt's ErrMaxSizeReached (the receiver then answers 503);
+	// writes that only delete are always taken, so finished deliveries
+	// make room again (one larger than a log file grows that file until
+	// its checkpoint). What was acknowledged is never dropped to keep the
+	// bound. 0 means 1 GiB.
 	MaxBytes int
 	// MaxBatch bounds how many writes share one log record. 0 means 1024.
 	MaxBatch int
@@ -196,13 +200,14 @@ func Open(dir string, opts Options) (*Store, error) {
 			return fail("opening the log of", err)
 		}
 	}
+	// The file grows in steps of AllocSize (16 MiB by default): in steps
+	// of a sixteenth for a small store, so that most of it can be used.
+	// Recovery too: a default step would take the file beyond the bound.
+	db.AllocSize = int(min(max(s.budget/16, 32<<10), 16<<20) &^ 4095)
 	last, err := s.recover()
 	if err != nil {
 		return fail("recovering", err)
 	}
-	// The file grows in steps of AllocSize (16 MiB by default): in steps
-	// of a sixteenth for a small store, so that most of it can be used.
-	db.AllocSize = int(min(max(s.budget/16, 32<<10), 16<<20) &^ 4095)
 	db.MaxSize = int(s.budget)
 	// Admission leaves room for what a checkpoint needs beyond the data it
 	// adds: bbolt grows the file in steps of AllocSize and refuses a step
@@ -215,6 +220,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return fail("loading", err)
 	}
 	s.refreshUsage()
+	// Everything the log holds is in the database file now.
+	for _, lf := range s.logs {
+		s.shrinkLog(lf)
+	}
 	s.logs[0].epoch, s.logs[0].off = last+1, 0
 	s.active = 0
 	go s.checkpointLoop()
@@ -257,12 +266,16 @@ func (s *Store) recover() (uint64, error) {
 			for _, o := range seg.ops {
 				b := tx.Bucket(bucketNames[o.bucket])
 				var err error
-				switch o.kind {
-				case opPut:
+				switch {
+				case o.kind == opPut && o.bucket == bBodies:
+					err = putBody(b, o.key, o.value)
+				case o.kind == opPut:
 					err = b.Put(o.key, o.value)
-				case opDelete:
+				case o.kind == opDelete && o.bucket == bBodies:
+					err = deleteBody(b, o.key)
+				case o.kind == opDelete:
 					err = b.Delete(o.key)
-				case opSeq:
+				case o.kind == opSeq:
 					if o.n > b.Sequence() {
 						err = b.SetSequence(o.n)
 					}
@@ -403,7 +416,9 @@ func (s *Store) read(b bucketID, key []byte) ([]byte, bool, error) {
 	}
 	var out []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketNames[b]).Get(key); v != nil {
+		if b == bBodies {
+			out = getBody(tx.Bucket(bucketBodies), key)
+		} else if v := tx.Bucket(bucketNames[b]).Get(key); v != nil {
 			out = slices.Clone(v)
 		}
 		return nil
@@ -481,7 +496,13 @@ func (l *loop) arm(d time.Duration) {
 
 // group commits a batch: each write describes its changes, a write that
 // fails (or would overfill the store) is answered alone, the rest go into
-// one log record and its sync.
+// log records and their syncs: one record as long as it fits in what is
+// left of the active log file, else the writes so far are committed and
+// the log moves to its other file (see makeRoom) for the rest. A log file
+// therefore never grows beyond its size, but for a write that only
+// deletes and is larger than a log file on its own: it is taken all the
+// same (deleting is how a full store makes room), and the file is cut back
+// to its size once its epoch is checkpointed.
 func (l *loop) group(batch []*write) {
 	s := l.s
 	start := time.Now()
@@ -490,37 +511,104 @@ func (l *loop) group(batch []*write) {
 	t := txn{s: s, g: g, w: &s.one}
 	s.errs = slices.Grow(s.errs[:0], len(batch))[:len(batch)]
 	clear(s.errs)
-	var refused, failed error
-	if f := s.failed.Load(); f != nil {
-		failed = *f
-	}
-	writes := 0
 	var barriers []*write
+	// The writes batch[first:i] are in g; gSize bounds g's record.
+	first, gSize := 0, int64(walHeaderSize)
 	for i, w := range batch {
 		if w.barrier {
 			barriers = append(barriers, w)
 			continue
 		}
-		writes++
 		t.w.reset()
 		err := w.fn(&t)
 		if err == nil && t.w.bytes > 0 {
-			switch {
-			case failed != nil:
-				err = fmt.Errorf("store: the database file cannot take writes: %w", failed)
-			case s.inUse.Load()+s.ov.bytes.Load()+g.bytes+t.w.bytes > s.limit:
-				err = fmt.Errorf("store: %w", berrors.ErrMaxSizeReached)
+			err = s.admit(g, t.w)
+		}
+		size := opsSize(t.w.ops)
+		if err == nil && size > 0 && gSize+size > s.logSize-s.logs[s.active].off {
+			// g's record, with this write, would pass the end of the
+			// log file: commit g, then make room for this write.
+			if !g.empty() || i > first {
+				l.commit(batch[first:i], s.errs[first:i], start)
+				start = time.Now()
+				g.reset()
+			}
+			first, gSize = i, walHeaderSize
+			err = l.makeRoom(walHeaderSize+size, t.w.bytes > 0)
+			if err == nil && t.w.bytes > 0 {
+				// The checkpoint waited for may have changed what the
+				// database file holds.
+				err = s.admit(g, t.w)
 			}
 		}
 		if err != nil {
 			s.errs[i] = err
-			if refused == nil {
-				refused = err
-			}
 			continue
 		}
 		g.merge(t.w)
+		gSize += size
 	}
+	l.commit(batch[first:], s.errs[first:], start)
+	for _, b := range barriers {
+		l.barrier(b)
+	}
+}
+
+// admit refuses a write that adds data (w, after group g) when the store
+// cannot take it: the database file cannot take a checkpoint, or it would
+// pass what admission lets it use.
+func (s *Store) admit(g, w *stage) error {
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("store: the database file cannot take writes: %w", *f)
+	}
+	if s.inUse.Load()+s.ov.bytes.Load()+g.bytes+w.bytes > s.limit {
+		return fmt.Errorf("store: %w", berrors.ErrMaxSizeReached)
+	}
+	return nil
+}
+
+// makeRoom makes the active log file able to take a record of size bytes
+// once the group before it is committed: the log moves to its other file,
+// after waiting for that file's checkpoint if one runs. A record that
+// adds data and is larger than a log file, or that needs the other file
+// while its checkpoint fails, is refused; one that only deletes is taken
+// anyway (the file then grows beyond its size until it is checkpointed).
+func (l *loop) makeRoom(size int64, adds bool) error {
+	s := l.s
+	if s.logs[s.active].off+size <= s.logSize {
+		return nil
+	}
+	if size > s.logSize {
+		if adds {
+			return fmt.Errorf("store: a write of %d bytes is larger than the log (%d bytes): %w", size, s.logSize, berrors.ErrMaxSizeReached)
+		}
+		if s.logs[s.active].off == 0 {
+			return nil
+		}
+	}
+	if l.inflight && s.failed.Load() == nil {
+		l.done(<-s.ckptDone)
+	}
+	switch {
+	case s.logs[s.active].off == 0:
+		// done sealed the file that was active
+	case !l.inflight:
+		l.seal()
+	case adds:
+		err := fmt.Errorf("store: the log is full until a checkpoint succeeds: %w", berrors.ErrMaxSizeReached)
+		if f := s.failed.Load(); f != nil {
+			err = fmt.Errorf("store: the log is full until a checkpoint succeeds: %w", *f)
+		}
+		return err
+	}
+	return nil
+}
+
+// commit writes g (the changes of the writes ws that did not fail) as one
+// log record and answers ws: with their own error, else the record's.
+func (l *loop) commit(ws []*write, errs []error, start time.Time) {
+	s := l.s
+	g := &s.group
 	var ioErr error
 	if !g.empty() {
 		lf := s.logs[s.active]
@@ -531,6 +619,17 @@ func (l *loop) group(batch []*write) {
 			l.arm(s.opts.CheckpointInterval)
 		}
 	}
+	writes := 0
+	var refused error
+	for i, w := range ws {
+		if w.barrier {
+			continue
+		}
+		writes++
+		if refused == nil && errs[i] != nil {
+			refused = errs[i]
+		}
+	}
 	if s.opts.OnCommit != nil && writes > 0 {
 		err := ioErr
 		if err == nil {
@@ -538,20 +637,29 @@ func (l *loop) group(batch []*write) {
 		}
 		s.opts.OnCommit(writes, time.Since(start), err)
 	}
-	for i, w := range batch {
+	for i, w := range ws {
 		if w.barrier {
 			continue
 		}
-		err := s.errs[i]
+		err := errs[i]
 		if err == nil {
 			err = ioErr
 		}
 		w.err <- err
 	}
 	l.afterGroup()
-	for _, b := range barriers {
-		l.barrier(b)
+}
+
+// opsSize bounds what ops add to a log record (see encodeRecord).
+func opsSize(ops []op) int64 {
+	var n int64
+	for i := range ops {
+		n += 2 + binary.MaxVarintLen64
+		if ops[i].kind != opSeq {
+			n += binary.MaxVarintLen64 + int64(len(ops[i].key)+len(ops[i].value))
+		}
 	}
+	return n
 }
 
 // apply makes a durable group's changes the store's state.
@@ -631,6 +739,11 @@ func (l *loop) done(r ckptResult) {
 	}
 	l.inflight = false
 	l.lastCkpt = r.upTo
+	for _, lf := range l.s.logs {
+		if lf.epoch == r.upTo {
+			l.s.shrinkLog(lf)
+		}
+	}
 	keep := l.waiters[:0]
 	for _, w := range l.waiters {
 		if w.epoch <= r.upTo {
@@ -745,6 +858,16 @@ func (s *Store) checkpointLoop() {
 				return
 			}
 		}
+	}
+}
+
+// shrinkLog cuts a log file whose epoch is checkpointed back to the log's
+// size, if a write that only deletes (or an earlier version, or a larger
+// MaxBytes) made it larger. The cut need not be durable: what lies beyond
+// it is of a checkpointed epoch, and the next Open cuts it again.
+func (s *Store) shrinkLog(lf *logFile) {
+	if lf.size > s.logSize && lf.f.Truncate(s.logSize) == nil {
+		lf.size = s.logSize
 	}
 }
 

@@ -97,7 +97,7 @@ type txn struct {
 
 func (t *txn) put(b bucketID, key, value []byte) {
 	t.w.ops = append(t.w.ops, op{kind: opPut, bucket: b, key: key, value: value})
-	t.w.bytes += estimate(key, value)
+	t.w.bytes += estimate(b, key, value)
 }
 
 func (t *txn) del(b bucketID, key []byte) {
