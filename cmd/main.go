@@ -92,6 +92,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.IntVar(&f.receiver.KeptMaxEvents, "receiver-kept-max-events", receiver.DefaultKeptMaxEvents, "Most events with a valid token but a body this version cannot read that are kept per resource for a replay; beyond it (or --receiver-kept-max-bytes) such bodies are answered 200 and dropped.")
 	flag.Int64Var(&f.receiver.KeptMaxBytes, "receiver-kept-max-bytes", receiver.DefaultKeptMaxBytes, "Most bytes of kept (unread) bodies per resource; see --receiver-kept-max-events.")
 	flag.Int64Var(&f.receiver.MaxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest request body accepted; larger ones get 413 (meetergo's are at most about 100 KB).")
+	flag.IntVar(&f.receiver.LargeBodyReads, "receiver-large-body-reads", receiver.DefaultLargeBodyReads, "Request bodies larger than 64 KiB read at once; others wait for their turn within the body read timeout (smaller bodies never wait).")
 	flag.IntVar(&f.receiver.Workers, "receiver-workers", forward.DefaultWorkers, "Deliveries to target Services attempted at once.")
 	flag.DurationVar(&f.receiver.RetryBaseDelay, "delivery-retry-base-delay", forward.DefaultRetryBaseDelay, "First wait before a failed delivery is tried again (it doubles up to --delivery-retry-max-delay).")
 	flag.DurationVar(&f.receiver.RetryMaxDelay, "delivery-retry-max-delay", forward.DefaultRetryMaxDelay, "Longest wait between two attempts of a delivery.")

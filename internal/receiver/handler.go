@@ -69,6 +69,10 @@ type handler struct {
 	maxBody     int64
 	bodyTimeout time.Duration
 	log         logr.Logger
+	// largeReads holds a slot per body being read (and held) beyond
+	// smallBodyBytes; nil: no bound.
+	largeReads chan struct{}
+	hooks      *hooks // tests only
 }
 
 // contentTypeJSON is the Content-Type of every answer; one slice shared by
@@ -133,9 +137,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 		w.Header().Set("Retry-After", "1")
 		return outcomeRateLimited, ""
 	}
-	buf, outcome := h.readBody(w, r)
+	buf, release, outcome := h.readBody(w, r)
 	if outcome != "" {
 		return outcome, ""
+	}
+	if release != nil {
+		defer release()
 	}
 	// The buffer is reused by later requests once nothing refers to the
 	// body: the store copies it before accept returns, unless accept gave
@@ -185,32 +192,110 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (outcome, eventT
 
 // readBody reads the body within the size limit and the body deadline into
 // a pooled buffer; a non-empty outcome means it could not (and the buffer
-// is already back in the pool).
-func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, string) {
+// is already back in the pool). release gives back the large-body slot the
+// read may hold; call it once the buffer is no longer needed.
+//
+// The buffer grows with the bytes received, never ahead of them from the
+// declared Content-Length: a client that declares 1 MB and sends nothing
+// costs a connection's state, not 1 MiB. A body that grows past
+// smallBodyBytes waits for one of the handler's largeReads slots first
+// (within the body deadline: past it, 408), so at most that many large
+// bodies are read and held at once; smaller ones, meetergo's, never wait,
+// so slow clients cannot hold up events by holding slots.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (_ *bytes.Buffer, release func(), outcome string) {
 	if r.ContentLength > h.maxBody {
-		return nil, outcomeTooLarge
+		return nil, nil, outcomeTooLarge
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTimeout))
+	deadline := time.Now().Add(h.bodyTimeout)
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	body := &gatedBody{r: http.MaxBytesReader(w, r.Body, h.maxBody), slots: h.largeReads, deadline: deadline, gone: r.Context().Done()}
+	if h.largeReads == nil || r.ContentLength >= 0 && r.ContentLength <= smallBodyBytes {
+		body.held = true // no slot needed: net/http reads no more than Content-Length
+	} else {
+		release = body.release
+	}
 	buf := getBuffer()
-	if r.ContentLength > 0 {
-		// Room for the body and for the read that finds its end, so the
-		// buffer is not grown (and the body copied) once more.
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	if h.hooks != nil && h.hooks.bodyWait != nil {
+		h.hooks.bodyWait()
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
+	_, err := buf.ReadFrom(body)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
-		return buf, ""
+		return buf, release, ""
 	case errors.As(err, &tooLarge):
-		putBuffer(buf)
-		return nil, outcomeTooLarge
+		outcome = outcomeTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		putBuffer(buf)
-		return nil, outcomeSlow
+		outcome = outcomeSlow
 	default:
-		putBuffer(buf)
-		return nil, outcomeBadRequest
+		outcome = outcomeBadRequest
+	}
+	body.release()
+	putBuffer(buf)
+	return nil, nil, outcome
+}
+
+// smallBodyBytes is how much of a body is read without a large-body slot
+// (meetergo's bodies are a few KB, at most about 100 KB).
+const smallBodyBytes = 64 << 10
+
+// gatedBody reads a request body; past smallBodyBytes it first takes a
+// slot of slots, waiting until deadline (os.ErrDeadlineExceeded then) or
+// until the client is gone.
+type gatedBody struct {
+	r        io.Reader
+	n        int64
+	slots    chan struct{}
+	held     bool // a slot is held, or none is needed
+	taken    bool // a slot is held
+	deadline time.Time
+	gone     <-chan struct{}
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if !b.held {
+		if b.n >= smallBodyBytes {
+			if err := b.acquire(); err != nil {
+				return 0, err
+			}
+		} else if rest := smallBodyBytes - b.n; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// errClientGone ends the read of a body whose client hung up while it
+// waited for a slot.
+var errClientGone = errors.New("client gone while waiting to read its body")
+
+func (b *gatedBody) acquire() error {
+	select {
+	case b.slots <- struct{}{}:
+		b.held, b.taken = true, true
+		return nil
+	default:
+	}
+	wait := time.NewTimer(time.Until(b.deadline))
+	defer wait.Stop()
+	select {
+	case b.slots <- struct{}{}:
+		b.held, b.taken = true, true
+		return nil
+	case <-wait.C:
+		return os.ErrDeadlineExceeded
+	case <-b.gone:
+		return errClientGone
+	}
+}
+
+// release gives the slot back, if one is held; it may be called again.
+func (b *gatedBody) release() {
+	if b.taken {
+		b.taken = false
+		<-b.slots
 	}
 }
 

@@ -137,6 +137,9 @@ func TestKeptEventsAreBoundedPerResourceByCountAndBytes(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = st.Close() })
 			fw := forward.New(forward.Config{Store: st})
+			if err := fw.Load(); err != nil { // an empty store; Sync waits for it
+				t.Fatal(err)
+			}
 			in := &intake{
 				log: logr.Discard(), store: st, forwarder: fw,
 				recorder: record.New(nil, record.Options{}), status: newStatusFlusher(nil, nil, time.Hour, logr.Discard()),

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/meetergo-operator/meetergo-operator/internal/receiver/forward"
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
 )
@@ -22,6 +24,7 @@ const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultBodyReadTimeout   = 10 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultLargeBodyReads    = 16
 	DefaultStoreMaxBytes     = 1 << 30
 	// MinStoreMaxBytes is the smallest store bound: below it the log
 	// files and the room a checkpoint needs leave no space for events.
@@ -52,6 +55,12 @@ type Options struct {
 
 	// MaxBodyBytes bounds a request body; larger ones get 413.
 	MaxBodyBytes int64
+	// LargeBodyReads is how many request bodies larger than 64 KiB are
+	// read and held at once; beyond it such a body waits for its turn
+	// within BodyReadTimeout (408 past it). Smaller bodies never wait.
+	// With MaxBodyBytes it bounds the memory of bodies: a body's buffer
+	// grows with the bytes received, not with its declared size.
+	LargeBodyReads int
 	// ReadHeaderTimeout and BodyReadTimeout bound how long a client may take
 	// to send headers and body, so a slow client cannot hold a connection.
 	ReadHeaderTimeout, BodyReadTimeout time.Duration
@@ -92,6 +101,25 @@ type Options struct {
 	EventInterval time.Duration
 	// StatusFlushInterval is how often status.delivery is updated.
 	StatusFlushInterval time.Duration
+
+	// hooks lets tests order what a real start leaves to chance; nil
+	// outside tests.
+	hooks *hooks
+}
+
+// hooks are called, when set, at points of the receiver's start that
+// tests need to order.
+type hooks struct {
+	// beforeLoad runs in Start before the store is loaded.
+	beforeLoad func(ctx context.Context)
+	// waitingForLoad runs when the receiver's controller has a resource
+	// to sync but the store is not loaded yet.
+	waitingForLoad func(r types.NamespacedName)
+	// reconciled runs when the controller has synced a resource.
+	reconciled func(r types.NamespacedName, err error)
+	// bodyWait runs when a request is about to wait for its body's bytes
+	// (or for its turn to read them).
+	bodyWait func()
 }
 
 // complete checks o and fills in defaults.
@@ -131,6 +159,9 @@ func (o *Options) complete() error {
 	def(&o.DeadLetterRetention, forward.DefaultDeadLetterRetention)
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.LargeBodyReads <= 0 {
+		o.LargeBodyReads = DefaultLargeBodyReads
 	}
 	if o.StoreMaxBytes <= 0 {
 		o.StoreMaxBytes = DefaultStoreMaxBytes

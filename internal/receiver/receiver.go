@@ -104,7 +104,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Receiver, erro
 	}
 	r := newReceiver(mgr, opts, log, st, ln)
 	r.refusals = refused
-	follow := &resourceSync{reader: mgr.GetClient(), forwarder: r.forwarder}
+	follow := &resourceSync{reader: mgr.GetClient(), forwarder: r.forwarder, hooks: opts.hooks}
 	if err := errors.Join(mgr.Add(r), mgr.AddReadyzCheck("receiver", r.readyCheck), follow.setup(mgr)); err != nil {
 		return nil, errors.Join(fmt.Errorf("receiver: registering with the manager: %w", err), ln.Close(), st.Close())
 	}
@@ -137,7 +137,7 @@ func newReceiver(mgr ctrl.Manager, opts Options, log logr.Logger, st *store.Stor
 		keptMaxEvents: opts.KeptMaxEvents, keptMaxBytes: opts.KeptMaxBytes}
 	h := &handler{
 		lookup: rt.lookup, limits: r.limits, maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: log,
-		intake: r.intake,
+		intake: r.intake, largeReads: make(chan struct{}, opts.LargeBodyReads), hooks: opts.hooks,
 	}
 	r.server = &http.Server{
 		Handler:           h,
@@ -164,6 +164,9 @@ func (r *Receiver) NeedLeaderElection() bool { return false }
 // figures; close the store.
 func (r *Receiver) Start(ctx context.Context) error {
 	defer func() { _ = r.store.Close() }()
+	if h := r.opts.hooks; h != nil && h.beforeLoad != nil {
+		h.beforeLoad(ctx)
+	}
 	if err := r.forwarder.Load(); err != nil {
 		_ = r.listener.Close()
 		return fmt.Errorf("receiver: loading pending deliveries: %w", err)

@@ -18,13 +18,34 @@ import (
 // resourceSync tells this replica's forwarder when a MeetergoWebhook
 // changes in a way that matters to its deliveries: deleted (drop them),
 // spec changed (resume after suspend; targets may be gone), replay
-// annotation set. It runs on every replica, since each has its own store.
+// annotation set. It runs on every replica, since each has its own store,
+// and syncs nothing before the store is loaded (forward.Forwarder.Sync
+// waits for Load).
 type resourceSync struct {
 	reader    client.Reader
 	forwarder *forward.Forwarder
+	hooks     *hooks // tests only
 }
 
-func (s *resourceSync) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (s *resourceSync) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	if s.hooks != nil && s.hooks.reconciled != nil {
+		defer func() { s.hooks.reconciled(req.NamespacedName, err) }()
+	}
+	// Nothing is synced before the store is loaded (the controller may
+	// start first): the queue would not show the dead letters a replay
+	// is for. The resource is read once it is.
+	select {
+	case <-s.forwarder.Loaded():
+	default:
+		if s.hooks != nil && s.hooks.waitingForLoad != nil {
+			s.hooks.waitingForLoad(req.NamespacedName)
+		}
+		select {
+		case <-s.forwarder.Loaded():
+		case <-ctx.Done():
+			return ctrl.Result{}, ctx.Err()
+		}
+	}
 	w := &webhooksv1alpha1.MeetergoWebhook{}
 	if err := s.reader.Get(ctx, req.NamespacedName, w); err != nil {
 		if !apierrors.IsNotFound(err) {

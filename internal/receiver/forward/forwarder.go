@@ -120,6 +120,10 @@ type Forwarder struct {
 	// locks serialise the work on one resource's deliveries that reads
 	// and then changes them (Sync, the expiry sweep, replays).
 	locks resourceLocks
+	// loaded is closed when Load has returned; loadErr is its error. Sync
+	// waits for it: before it the queue does not show what the store holds.
+	loaded  chan struct{}
+	loadErr error
 }
 
 // New returns a Forwarder.
@@ -142,16 +146,22 @@ func New(cfg Config) *Forwarder {
 			// A redirect is an answer: the target is misconfigured.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		keys: &signingKeys{reader: cfg.Secrets, now: cfg.Now, keys: map[webhooksv1alpha1.SecretKeyReference]map[string]signingKey{}},
-		q:    newQueue(),
+		keys:   &signingKeys{reader: cfg.Secrets, now: cfg.Now, keys: map[webhooksv1alpha1.SecretKeyReference]map[string]signingKey{}},
+		q:      newQueue(),
+		loaded: make(chan struct{}),
 	}
 }
 
 // Load reads the deliveries left in the store (after a restart) into the
-// schedule. Call it once, before Enqueue. A record the store cannot use
-// (a delivery without its event, say) does not stop it: the store removes
-// it, and Load logs and counts it.
-func (f *Forwarder) Load() error {
+// schedule. Call it once, before Enqueue; Sync waits until it has returned
+// (and fails if it failed). A record the store cannot use (a delivery
+// without its event, say) does not stop it: the store removes it, and
+// Load logs and counts it.
+func (f *Forwarder) Load() (err error) {
+	defer func() {
+		f.loadErr = err
+		close(f.loaded)
+	}()
 	events := map[uint64]*store.Event{}
 	return f.cfg.Store.LoadRepairing(func(ev store.Event, d store.Delivery) {
 		e := events[ev.Seq]
@@ -165,6 +175,9 @@ func (f *Forwarder) Load() error {
 		f.cfg.Log.Info("removed an inconsistent record from the store", "record", r.Record, "problem", r.Problem)
 	})
 }
+
+// Loaded is closed once Load has returned.
+func (f *Forwarder) Loaded() <-chan struct{} { return f.loaded }
 
 // Enqueue schedules the deliveries of a just-accepted event, one per
 // target, due at once.

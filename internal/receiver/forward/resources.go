@@ -25,7 +25,19 @@ import (
 // resource's deliveries and then changes them, and one that ran in the
 // middle of another would undo it (a replay writing back dead letters a
 // deletion had just removed, with their events).
+//
+// Sync waits until Load has filled the queue (or ctx ends): before it, a
+// replay would find no dead letters and record its value as handled, and
+// the dead letters loaded next would never be replayed.
 func (f *Forwarder) Sync(ctx context.Context, r types.NamespacedName, w *webhooksv1alpha1.MeetergoWebhook) error {
+	select {
+	case <-f.loaded:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.loadErr != nil {
+		return fmt.Errorf("syncing deliveries: the store was not loaded: %w", f.loadErr)
+	}
 	defer f.locks.lock(r)()
 	return f.sync(ctx, r, w)
 }
