@@ -95,9 +95,7 @@ func TestMarkerTextInADashboardDescriptionBorrowsNothing(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// A reconcile-now request lists afresh.
-	cur := w.get("real")
-	cur.Annotations = map[string]string{webhooksv1alpha1.ReconcileRequestedAtAnnotation: "2026-12-03T10:00:00Z"}
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	g.Expect(w.annotate("real", webhooksv1alpha1.ReconcileRequestedAtAnnotation, "2026-12-03T10:00:00Z")).To(Succeed())
 	g.Eventually(func() string { return w.get("real").Status.LastHandledReconcileAt }, wait, 50*time.Millisecond).Should(Equal("2026-12-03T10:00:00Z"))
 	g.Expect(w.registrations()).To(HaveLen(2), "the dashboard's registration is left alone")
 	g.Expect(w.ownedBy(a)).To(HaveLen(1))
@@ -279,9 +277,7 @@ func TestRotatedTokenIsPersistedBeforeMeetergoIsPatched(t *testing.T) {
 	w.waitReason("rotating", ReasonRegistered)
 	d, _ := token.NewDeriver(tokenKey)
 	for i := 1; i <= 3; i++ {
-		cur := w.get("rotating")
-		cur.Annotations = map[string]string{webhooksv1alpha1.RotateTokenAnnotation: fmt.Sprintf("2026-12-03T10:0%d:00Z", i)}
-		g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+		g.Expect(w.annotate("rotating", webhooksv1alpha1.RotateTokenAnnotation, fmt.Sprintf("2026-12-03T10:0%d:00Z", i))).To(Succeed())
 		g.Eventually(func() string { return w.ownedBy(obj)[0].Endpoint }, wait, 20*time.Millisecond).
 			Should(HaveSuffix(d.Token(string(obj.UID), int64(i))))
 	}

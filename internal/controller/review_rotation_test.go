@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,12 +17,7 @@ import (
 func (w *world) rotate(name, value string, gen int64) {
 	w.t.Helper()
 	g := NewWithT(w.t)
-	cur := w.get(name)
-	if cur.Annotations == nil {
-		cur.Annotations = map[string]string{}
-	}
-	cur.Annotations[webhooksv1alpha1.RotateTokenAnnotation] = value
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	g.Expect(w.annotate(name, webhooksv1alpha1.RotateTokenAnnotation, value)).To(Succeed())
 	g.Eventually(func() int64 { return w.get(name).Status.TokenGeneration }, wait, 20*time.Millisecond).Should(Equal(gen))
 }
 
@@ -41,12 +35,7 @@ func generationAt(uid, endpoint string) int64 {
 // annotate sets the rotate-token annotation without waiting.
 func (w *world) annotateRotation(name, value string) {
 	w.t.Helper()
-	cur := w.get(name)
-	if cur.Annotations == nil {
-		cur.Annotations = map[string]string{}
-	}
-	cur.Annotations[webhooksv1alpha1.RotateTokenAnnotation] = value
-	NewWithT(w.t).Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	NewWithT(w.t).Expect(w.annotate(name, webhooksv1alpha1.RotateTokenAnnotation, value)).To(Succeed())
 }
 
 // Found by review: a rotation whose PATCH fails (meetergo

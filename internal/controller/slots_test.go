@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"testing"
@@ -75,9 +74,7 @@ func TestReconcileNowAnnotationListsAfreshAndRepairsDrift(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	lists := w.count("GET", "/webhooks")
 
-	cur := w.get("now")
-	cur.Annotations = map[string]string{webhooksv1alpha1.ReconcileRequestedAtAnnotation: "2026-12-03T11:00:00Z"}
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	g.Expect(w.annotate("now", webhooksv1alpha1.ReconcileRequestedAtAnnotation, "2026-12-03T11:00:00Z")).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(w.get("now").Status.LastHandledReconcileAt).To(Equal("2026-12-03T11:00:00Z"))
 		g.Expect(w.ownedBy(obj)[0].EventTypes).To(ConsistOf("booking_created"))
@@ -86,9 +83,7 @@ func TestReconcileNowAnnotationListsAfreshAndRepairsDrift(t *testing.T) {
 
 	// The same value again changes nothing; a new one is handled again.
 	lists = w.count("GET", "/webhooks")
-	cur = w.get("now")
-	cur.Labels = map[string]string{"touched": "yes"}
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	g.Expect(w.annotate("now", "example.com/touched", "yes")).To(Succeed())
 	g.Consistently(func() int { return w.count("GET", "/webhooks") }, time.Second, 100*time.Millisecond).Should(Equal(lists))
 }
 
@@ -155,9 +150,7 @@ func TestRegistrationDisabledByMeetergoIsNotReady(t *testing.T) {
 	_, err := meetergoFk.DisableWebhook(w.ownedBy(obj)[0].ID, "isActive")
 	g.Expect(err).NotTo(HaveOccurred())
 
-	cur := w.get("switched-off")
-	cur.Annotations = map[string]string{webhooksv1alpha1.ReconcileRequestedAtAnnotation: "2026-12-03T12:00:00Z"}
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	g.Expect(w.annotate("switched-off", webhooksv1alpha1.ReconcileRequestedAtAnnotation, "2026-12-03T12:00:00Z")).To(Succeed())
 	got := w.waitReason("switched-off", ReasonDisabled)
 	g.Expect(condStatus(got, webhooksv1alpha1.ConditionReady)).To(Equal(metav1.ConditionFalse))
 	_, _, msg := cond(got, webhooksv1alpha1.ConditionReady)

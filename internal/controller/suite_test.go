@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -247,3 +248,12 @@ func zapLevel() zapcore.Level {
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 
 func clientInNamespace(ns string) client.InNamespace { return client.InNamespace(ns) }
+
+// annotate sets one annotation with a merge patch of it alone, so that a
+// status write of the operator in between cannot make it conflict.
+func (w *world) annotate(name, key, value string) error {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	obj := &webhooksv1alpha1.MeetergoWebhook{}
+	obj.Namespace, obj.Name = w.ns, name
+	return k8s.Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, []byte(patch)))
+}
