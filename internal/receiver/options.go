@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meetergo-operator/meetergo-operator/internal/receiver/forward"
+	"github.com/meetergo-operator/meetergo-operator/internal/receiver/store"
 	"github.com/meetergo-operator/meetergo-operator/internal/token"
 )
 
@@ -105,6 +106,9 @@ type Options struct {
 	// hooks lets tests order what a real start leaves to chance; nil
 	// outside tests.
 	hooks *hooks
+	// bodyLoweredFrom is MaxBodyBytes as asked for, when complete lowered
+	// it to what the store can take.
+	bodyLoweredFrom int64
 }
 
 // hooks are called, when set, at points of the receiver's start that
@@ -121,6 +125,10 @@ type hooks struct {
 	// (or for its turn to read them).
 	bodyWait func()
 }
+
+// storeWriteOverhead is room, beside a body, for the rest of its write
+// (the event, its duplicate key, deliveries to up to 16 targets).
+const storeWriteOverhead = 8 << 10
 
 // complete checks o and fills in defaults.
 func (o *Options) complete() error {
@@ -159,6 +167,14 @@ func (o *Options) complete() error {
 	def(&o.DeadLetterRetention, forward.DefaultDeadLetterRetention)
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.StoreMaxBytes <= 0 {
+		o.StoreMaxBytes = DefaultStoreMaxBytes
+	}
+	// A body the store can never take would be answered 503 for ever (a
+	// write larger than one log file is refused): answer it 413 instead.
+	if limit := store.LogFileSize(int64(o.StoreMaxBytes)) - storeWriteOverhead; o.MaxBodyBytes > limit {
+		o.bodyLoweredFrom, o.MaxBodyBytes = o.MaxBodyBytes, limit
 	}
 	if o.LargeBodyReads <= 0 {
 		o.LargeBodyReads = DefaultLargeBodyReads

@@ -78,6 +78,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Receiver, erro
 		return nil, err
 	}
 	log := mgr.GetLogger().WithName("receiver")
+	if opts.bodyLoweredFrom > 0 {
+		log.Info("bodies larger than the store can take get 413: --receiver-max-body-bytes lowered; keep --receiver-store-max-bytes at least 16 times the largest body",
+			"asked", opts.bodyLoweredFrom, "maxBodyBytes", opts.MaxBodyBytes, "storeMaxBytes", opts.StoreMaxBytes)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &webhooksv1alpha1.MeetergoWebhook{}, tokenIndex, tokensOf(opts.Tokens)); err != nil {
 		return nil, fmt.Errorf("receiver: indexing MeetergoWebhooks by token: %w", err)
 	}

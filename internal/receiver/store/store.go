@@ -164,7 +164,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	// Each of the two log files takes a sixteenth of MaxBytes, 4 KiB to
 	// 8 MiB; the database file may use the rest.
-	logSize := min(max(int64(opts.MaxBytes)/16, 4<<10), 8<<20) &^ 4095
+	logSize := LogFileSize(int64(opts.MaxBytes))
 	s := &Store{
 		opts: opts, ov: newOverlay(), logSize: logSize, budget: int64(opts.MaxBytes) - 2*logSize,
 		live: map[Key]uint8{}, refs: map[uint64]int{},
@@ -262,9 +262,19 @@ func (s *Store) recover() (uint64, error) {
 	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.epoch, b.epoch) })
 	last := segs[len(segs)-1].epoch
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Filled as a checkpoint fills them, so that what recovery writes
+		// takes the pages admission counted (bbolt's default of 0.5 would
+		// split a leaf of body parts after two of its four).
+		var bs [len(bucketNames)]*bolt.Bucket
+		for i, name := range bucketNames {
+			bs[i] = tx.Bucket(name)
+			if bucketID(i) != bMeta {
+				bs[i].FillPercent = fillPercent
+			}
+		}
 		for _, seg := range segs {
 			for _, o := range seg.ops {
-				b := tx.Bucket(bucketNames[o.bucket])
+				b := bs[o.bucket]
 				var err error
 				switch {
 				case o.kind == opPut && o.bucket == bBodies:
@@ -885,4 +895,11 @@ func (s *Store) Size() int64 {
 	var n int64
 	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
+}
+
+// LogFileSize is the size of each of the two log files of a store bounded
+// at maxBytes: a sixteenth of it, from 4 KiB to 8 MiB. No single write
+// larger than a log file can be stored.
+func LogFileSize(maxBytes int64) int64 {
+	return min(max(maxBytes/16, 4<<10), 8<<20) &^ 4095
 }
