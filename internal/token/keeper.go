@@ -185,9 +185,11 @@ func (k *Keeper) check(ctx context.Context) error {
 		key, found, err := readKey(ctx, k.o.Client, k.o.Namespace, k.o.Name)
 		switch {
 		case errors.Is(err, errUnusableKey):
+			// Logged before the metric says so: a reader of the metric
+			// finds the log line written.
+			k.o.Log.Error(err, "the token key Secret holds an unusable key: this replica keeps deriving tokens with the key it holds; replicas that start now fail until the Secret holds a key of at least 32 bytes (or is deleted, and then restored by a running replica)", "secret", k.ref)
 			keyMismatch.WithLabelValues(MismatchDifferent).Set(0)
 			keyMismatch.WithLabelValues(MismatchUnusable).Set(1)
-			k.o.Log.Error(err, "the token key Secret holds an unusable key: this replica keeps deriving tokens with the key it holds; replicas that start now fail until the Secret holds a key of at least 32 bytes (or is deleted, and then restored by a running replica)", "secret", k.ref)
 			return nil // nothing to retry: the next change of the Secret wakes the check
 		case err != nil:
 			return err
@@ -208,8 +210,8 @@ func (k *Keeper) check(ctx context.Context) error {
 		}
 		err = k.o.Client.Create(ctx, s)
 		if err == nil {
-			keyRestores.Inc()
 			k.o.Log.Info("the token key Secret was deleted: restored it with the key this replica holds", "secret", k.ref)
+			keyRestores.Inc()
 			continue // read it back: compare what is there now
 		}
 		if !apierrors.IsAlreadyExists(err) {
