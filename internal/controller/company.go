@@ -5,9 +5,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meetergo-operator/meetergo-operator/internal/meetergo"
-	"github.com/meetergo-operator/meetergo-operator/internal/registration"
 )
 
 // companies serialises the decisions about each meetergo company's webhook
@@ -47,10 +47,10 @@ type company struct {
 }
 
 // sawAnswer learns from a create or update answer whether meetergo cuts
-// descriptions.
-func (co *company) sawAnswer(sent string, got meetergo.Webhook) {
-	if n := registration.Truncated(sent, got.Description); n > 0 {
-		co.descLimit = n
+// descriptions (the client compares what it sent with what came back).
+func (co *company) sawAnswer(got meetergo.Webhook) {
+	if got.DescriptionTruncated {
+		co.descLimit = utf8.RuneCountInString(got.Description)
 	}
 }
 

@@ -316,7 +316,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 			return ctrl.Result{RequeueAfter: r.Options.RetryBaseDelay}, nil
 		}
 		co.put(created)
-		co.sawAnswer(desired.Description, created)
+		co.sawAnswer(created)
 		current = created
 		logger.Info("registered webhook at meetergo", "webhookID", created.ID, "company", ident.CompanyID)
 		r.event(obj, corev1.EventTypeNormal, "Registered", "Register", "registered as meetergo webhook %s", created.ID)
@@ -340,9 +340,7 @@ func (r *MeetergoWebhookReconciler) reconcileRegistration(ctx context.Context, o
 				co.invalidate()
 				return ctrl.Result{}, err
 			}
-			if patch.Description != "" {
-				co.sawAnswer(patch.Description, updated)
-			}
+			co.sawAnswer(updated)
 			patchedEndpoint = patch.Endpoint != ""
 			current = applied(current, updated)
 			co.put(current)
