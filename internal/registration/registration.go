@@ -95,18 +95,27 @@ func SameEndpoint(a, b string) bool { return a == b || NormalEndpoint(a) == Norm
 // decides first: it carries a token derived from the resource's UID under a
 // key only the operator holds, so it cannot be imitated and survives a
 // meetergo that shortens descriptions. The marker at the end of the
-// description decides otherwise.
+// description decides otherwise, but only for a registration that posts to
+// the resource's receiver: a copy made in the dashboard with the marker and
+// another endpoint is someone else's, neither adopted nor removed.
 type Ownership struct {
 	byEndpoint map[string]string
+	// receivers are, per UID, the receiver path prefixes (".../hooks/")
+	// its endpoints share; a UID without any trusts its marker alone.
+	receivers map[string][]string
 }
 
 // NewOwnership indexes the claimants' endpoints.
 func NewOwnership(claimants []Claimant) *Ownership {
-	o := &Ownership{byEndpoint: map[string]string{}}
+	o := &Ownership{byEndpoint: map[string]string{}, receivers: map[string][]string{}}
 	for _, c := range claimants {
 		for _, e := range c.Endpoints {
 			if e != "" {
-				o.byEndpoint[NormalEndpoint(e)] = c.UID
+				n := NormalEndpoint(e)
+				o.byEndpoint[n] = c.UID
+				if i := strings.LastIndex(n, "/hooks/"); i >= 0 {
+					o.receivers[c.UID] = append(o.receivers[c.UID], n[:i+len("/hooks/")])
+				}
 			}
 		}
 	}
@@ -120,7 +129,17 @@ func (o *Ownership) Owner(w meetergo.Webhook) (string, bool) {
 			return uid, true
 		}
 	}
-	return OwnerUID(w.Description)
+	uid, ok := OwnerUID(w.Description)
+	if !ok || o == nil || len(o.receivers[uid]) == 0 {
+		return uid, ok
+	}
+	n := NormalEndpoint(w.Endpoint)
+	for _, prefix := range o.receivers[uid] {
+		if strings.HasPrefix(n, prefix) {
+			return uid, true
+		}
+	}
+	return "", false
 }
 
 // Find returns the registrations of the resource with this UID: the one

@@ -206,3 +206,23 @@ func TestEndpointsCompareAsAServerNormalisingURLsWould(t *testing.T) {
 		t.Errorf("a normalised endpoint is not recognised: %q %v", uid, ok)
 	}
 }
+
+// Found by review: a dashboard copy of a registration, marker and all, that
+// posts to another team's service is neither removed as a duplicate nor
+// adopted (and PATCHed to the receiver).
+func TestAMarkerCopyPostingElsewhereIsNotOurs(t *testing.T) {
+	ours := meetergo.Webhook{ID: "10", Endpoint: "https://hooks.example.test/r/hooks/tokA", Description: Description("crm", "A")}
+	copied := meetergo.Webhook{ID: "11", Endpoint: "https://crm.other-team.example/in", Description: Description("crm", "A")}
+	own := NewOwnership([]Claimant{{UID: "A", Endpoints: []string{"https://hooks.example.test/r/hooks/tokA", "https://hooks.example.test/r/hooks/tokA0"}}})
+	got, dups := Find([]meetergo.Webhook{ours, copied}, own, "A", "10")
+	if got == nil || got.ID != "10" || len(dups) != 0 {
+		t.Errorf("Find = %v, duplicates %v; want 10 and no duplicate to delete", got, dups)
+	}
+	if got, _ := Find([]meetergo.Webhook{copied}, own, "A", ""); got != nil {
+		t.Errorf("the copy posting elsewhere is adopted: %v", got)
+	}
+	// At our receiver with a token of another key (a restored key): still ours.
+	if got, _ := Find([]meetergo.Webhook{{ID: "12", Endpoint: "https://Hooks.example.test/r/hooks/other", Description: Description("", "A")}}, own, "A", ""); got == nil {
+		t.Error("a registration at our receiver carrying our marker is not recognised")
+	}
+}
